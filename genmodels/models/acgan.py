@@ -1,0 +1,45 @@
+"""ACGAN: Odena, Olah & Shlens 2017, "Conditional Image Synthesis with Auxiliary Classifier GANs"."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..registry import Family, register
+from .blocks import ConvFeatures, ConvGenerator, init_dcgan_weights
+from .dcgan import DCGANConfig
+
+
+@dataclass(frozen=True)
+class ACGANConfig(DCGANConfig):
+    num_classes: int = 10   # classes the generator is conditioned on and the auxiliary head predicts
+    embed_dim: int = 50     # size of the label embedding concatenated to z
+    dropout: float = 0.0    # dropout between discriminator blocks (Odena et al. used 0.5)
+
+
+class AuxiliaryClassifierDiscriminator(nn.Module):
+    """Image -> (real/fake logit, class logits) from one shared trunk."""
+
+    def __init__(self, config: ACGANConfig):
+        super().__init__()
+        self.features = ConvFeatures(config.channels, config.image_size, config.d_width, config.d_norm, config.dropout)
+        self.score = self.features.head(1)
+        self.classify = self.features.head(config.num_classes)
+        init_dcgan_weights(self)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.features(x)
+        return self.score(h).flatten(), self.classify(h).flatten(1)
+
+
+register(Family(
+    name="acgan",
+    title="ACGAN",
+    paper="Odena et al. 2017",
+    config_cls=ACGANConfig,
+    build_generator=lambda c: ConvGenerator(c, c.width, c.embed_dim),
+    build_discriminator=AuxiliaryClassifierDiscriminator,
+    objective="acgan",
+    conditional=True,
+))

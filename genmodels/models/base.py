@@ -1,0 +1,54 @@
+"""The one generator interface every family implements, and the config fields they all share."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    image_size: int = 28    # square images, 28, 32 or 64 pixels a side
+    channels: int = 1       # 1 (grayscale) or 3 (RGB)
+    latent_dim: int = 100   # size of z
+    num_classes: int = 0    # 0 = unconditional
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.image_size, self.image_size)
+
+
+class Generator(nn.Module):
+    """Maps (z, labels) to images in [-1, 1].
+
+    Subclasses implement `forward(z, labels)` returning pre-tanh "logits" in image space; `generate`
+    squashes them. Keeping the logits lets the VAE use a numerically stable Bernoulli likelihood.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.latent_dim = config.latent_dim
+        self.num_classes = config.num_classes
+        self.image_shape = config.image_shape
+
+    def check_inputs(self, z: torch.Tensor, labels: torch.Tensor | None) -> None:
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"z must have shape [N, {self.latent_dim}], got {list(z.shape)}")
+        if self.num_classes and labels is None:
+            raise ValueError(f"this model is conditional on {self.num_classes} classes: pass labels")
+        if labels is not None and self.num_classes:
+            if labels.shape != (z.shape[0],):
+                raise ValueError(f"labels must have shape [{z.shape[0]}], got {list(labels.shape)}")
+            if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
+                raise ValueError(f"labels must lie in [0, {self.num_classes - 1}]")
+
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Images in [-1, 1], shape [N, *image_shape]."""
+        self.check_inputs(z, labels)
+        return torch.tanh(self(z, labels if self.num_classes else None).float())
+
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        device = next(self.parameters()).device
+        return torch.randn(n, self.latent_dim, generator=generator).to(device)

@@ -1,0 +1,139 @@
+"""Objectives: what one training iteration optimises, built from the pure losses in `losses`.
+
+Each objective supplies a discriminator (critic) loss and a generator loss for one batch and returns
+(loss, scalars to log). The trainer owns everything else: the loop, n_critic, optimisers, precision.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from . import losses
+
+
+@dataclass
+class Batch:
+    """One iteration's tensors. `fake` is made once per iteration and shared by both steps."""
+
+    real: torch.Tensor
+    labels: torch.Tensor | None       # real labels (None for unconditional models)
+    z: torch.Tensor
+    fake_labels: torch.Tensor | None  # labels the generator is asked for
+    fake: torch.Tensor | None = field(default=None, repr=False)
+
+    def fake_images(self, generator: nn.Module) -> torch.Tensor:
+        if self.fake is None:
+            self.fake = torch.tanh(generator(self.z, self.fake_labels))
+        return self.fake
+
+
+class Objective:
+    @dataclass(frozen=True)
+    class Params:
+        pass
+
+    has_discriminator = True
+
+    def __init__(self, params: "Objective.Params"):
+        self.params = params
+
+    @property
+    def n_critic(self) -> int:
+        return 1
+
+    def discriminator_loss(self, G: nn.Module, D: nn.Module, b: Batch) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError
+
+    def generator_loss(self, G: nn.Module, D: nn.Module | None, b: Batch) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError
+
+
+class NonSaturatingGAN(Objective):
+    """Goodfellow et al. 2014; with labels passed to D it is the CGAN of Mirza & Osindero 2014."""
+
+    def discriminator_loss(self, G, D, b):
+        fake = b.fake_images(G).detach()
+        loss = losses.gan_discriminator_loss(D(b.real, b.labels).float(), D(fake, b.fake_labels).float())
+        return loss, {"loss_d": loss}
+
+    def generator_loss(self, G, D, b):
+        loss = losses.gan_generator_loss(D(b.fake_images(G), b.fake_labels).float())
+        return loss, {"loss_g": loss}
+
+
+class WassersteinGP(Objective):
+    """Gulrajani et al. 2017, Algorithm 1."""
+
+    @dataclass(frozen=True)
+    class Params:
+        gp_weight: float = 10.0  # lambda, Gulrajani et al. 2017, section 4
+        n_critic: int = 5        # critic iterations per generator iteration
+
+    @property
+    def n_critic(self) -> int:
+        return self.params.n_critic
+
+    def discriminator_loss(self, G, D, b):
+        fake = b.fake_images(G).detach()
+        wasserstein = losses.wasserstein_critic_loss(D(b.real, b.labels).float(), D(fake, b.fake_labels).float())
+        # Interpolates pair a real and a fake image; a conditional critic scores them under the real labels.
+        penalty = losses.gradient_penalty(lambda x: D(x, b.labels), b.real, fake)
+        loss = wasserstein + self.params.gp_weight * penalty
+        return loss, {"loss_d": loss, "wasserstein": -wasserstein, "gp": penalty}
+
+    def generator_loss(self, G, D, b):
+        loss = losses.wasserstein_generator_loss(D(b.fake_images(G), b.fake_labels).float())
+        return loss, {"loss_g": loss}
+
+
+class AuxiliaryClassifierGAN(Objective):
+    """Odena et al. 2017: D maximises L_S + L_C, G maximises L_C - L_S (section 3)."""
+
+    @dataclass(frozen=True)
+    class Params:
+        aux_weight: float = 1.0  # weight of the class log-likelihood L_C
+
+    def discriminator_loss(self, G, D, b):
+        fake = b.fake_images(G).detach()
+        real_score, real_class = D(b.real)
+        fake_score, fake_class = D(fake)
+        adversarial = losses.gan_discriminator_loss(real_score.float(), fake_score.float())
+        auxiliary = losses.auxiliary_classifier_loss(real_class, b.labels) + losses.auxiliary_classifier_loss(fake_class, b.fake_labels)
+        loss = adversarial + self.params.aux_weight * auxiliary
+        accuracy = (real_class.argmax(1) == b.labels).float().mean()
+        return loss, {"loss_d": loss, "aux_d": auxiliary, "real_class_acc": accuracy}
+
+    def generator_loss(self, G, D, b):
+        fake_score, fake_class = D(b.fake_images(G))
+        auxiliary = losses.auxiliary_classifier_loss(fake_class, b.fake_labels)
+        loss = losses.gan_generator_loss(fake_score.float()) + self.params.aux_weight * auxiliary
+        return loss, {"loss_g": loss, "aux_g": auxiliary}
+
+
+class ELBO(Objective):
+    """Negative evidence lower bound, Kingma & Welling 2014, eq. 10; kl_weight != 1 gives a beta-VAE."""
+
+    @dataclass(frozen=True)
+    class Params:
+        reconstruction: str = "bce"  # bce (Bernoulli) | mse (Gaussian)
+        kl_weight: float = 1.0       # beta of Higgins et al. 2017; 1 is the plain ELBO
+
+    has_discriminator = False
+
+    def generator_loss(self, G, D, b):
+        mu, logvar = G.encode(b.real)
+        logits = G(G.reparameterize(mu, logvar))
+        recon = losses.reconstruction_loss(logits, b.real, self.params.reconstruction)
+        kl = losses.gaussian_kl(mu, logvar)
+        loss = recon + self.params.kl_weight * kl
+        return loss, {"loss": loss, "recon": recon, "kl": kl}
+
+
+OBJECTIVES: dict[str, type[Objective]] = {
+    "gan": NonSaturatingGAN,
+    "wgan_gp": WassersteinGP,
+    "acgan": AuxiliaryClassifierGAN,
+    "elbo": ELBO,
+}

@@ -1,0 +1,91 @@
+"""Sampling helpers over the generator interface: seeded latents, grids, interpolation, label grids."""
+from __future__ import annotations
+
+import io
+
+import torch
+from PIL import Image
+
+from .data import to_uint8
+
+
+def latents(model, n: int, seed: int = 0, truncation: float = 1.0) -> torch.Tensor:
+    """n seeded prior samples; truncation < 1 scales z towards the mode (the "temperature" of Kingma & Dhariwal 2018)."""
+    z = torch.randn(n, model.latent_dim, generator=torch.Generator().manual_seed(seed))
+    return (z * truncation).to(next(model.parameters()).device)
+
+
+@torch.no_grad()
+def generate(model, z: torch.Tensor, labels=None, batch_size: int = 500) -> torch.Tensor:
+    """Images in [-1, 1] on the CPU, generated in batches."""
+    if labels is not None:
+        labels = torch.as_tensor(labels, dtype=torch.long, device=z.device)
+    out = []
+    for i in range(0, z.shape[0], batch_size):
+        out.append(model.generate(z[i:i + batch_size], None if labels is None else labels[i:i + batch_size]).cpu())
+    return torch.cat(out) if out else torch.zeros(0, *model.image_shape)
+
+
+def sample(model, n: int, seed: int = 0, labels=None, truncation: float = 1.0) -> torch.Tensor:
+    """n images from a seed; a conditional model without given labels cycles through its classes."""
+    if model.num_classes and labels is None:
+        labels = torch.arange(n) % model.num_classes
+    return generate(model, latents(model, n, seed, truncation), labels)
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return a + (b - a) * t
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """Spherical interpolation (Shoemake 1985), as White 2016 recommends for Gaussian latents.
+
+    Nearly parallel vectors (sin(omega) ~ 0) fall back to lerp, where slerp's formula divides by ~0.
+    """
+    a_n, b_n = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    omega = torch.acos((a_n * b_n).sum(-1, keepdim=True).clamp(-1, 1))
+    so = torch.sin(omega)
+    safe = so.abs() > eps
+    so = torch.where(safe, so, torch.ones_like(so))
+    spherical = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / so
+    return torch.where(safe, spherical, lerp(a, b, t))
+
+
+def interpolate(a: torch.Tensor, b: torch.Tensor, steps: int, method: str = "slerp") -> torch.Tensor:
+    """steps latents from a to b inclusive ([latent_dim] each -> [steps, latent_dim])."""
+    t = torch.linspace(0, 1, steps, device=a.device)[:, None]
+    if method == "slerp":
+        return slerp(a[None], b[None], t)
+    if method == "lerp":
+        return lerp(a[None], b[None], t)
+    raise ValueError(f"method must be 'lerp' or 'slerp', got {method!r}")
+
+
+def label_grid(num_classes: int, per_class: int) -> torch.Tensor:
+    """Labels for a class-by-seed grid: row c holds per_class samples of class c."""
+    return torch.arange(num_classes).repeat_interleave(per_class)
+
+
+def grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, scale: int = 1) -> Image.Image:
+    """A PIL image of images in [-1, 1] laid out nrow per row."""
+    from torchvision.utils import make_grid
+
+    g = make_grid(to_uint8(images), nrow=nrow, padding=padding, pad_value=255)
+    im = Image.fromarray(g.permute(1, 2, 0).numpy().squeeze())
+    if scale != 1:
+        im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
+    return im
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def gif_bytes(frames: list[Image.Image], duration_ms: int = 80) -> bytes:
+    """An animated GIF that plays forward then back."""
+    buf = io.BytesIO()
+    seq = frames + frames[-2:0:-1]
+    seq[0].save(buf, format="GIF", save_all=True, append_images=seq[1:], duration=duration_ms, loop=0)
+    return buf.getvalue()

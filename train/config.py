@@ -1,0 +1,118 @@
+"""Run configuration: dataclass defaults, then train/configs/DATASET/MODEL.toml, then --set overrides.
+
+A config file has up to three sections, each a small diff over commented dataclass defaults:
+[model] (the family's architecture dataclass), [train] (TrainConfig), [objective] (the objective's Params).
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from genmodels.config import ConfigError, from_dict, parse_value
+from genmodels.data import native_shape
+from genmodels.objectives import OBJECTIVES
+from genmodels.registry import get_family
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+SECTIONS = ("model", "train", "objective")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 20                          # passes over the training split
+    max_steps: int = 0                        # stop after this many iterations in all (0: no limit)
+    batch_size: int = 128
+    lr: float = 2e-4                          # generator (or VAE) learning rate
+    lr_d: float = 0.0                         # discriminator learning rate (0: same as lr)
+    betas: tuple[float, float] = (0.5, 0.999)  # Adam betas; beta1 0.5 after Radford et al. 2016
+    optimizer: str = "adam"                   # adam | sgd
+    lr_decay: float = 1.0                     # learning rates are multiplied by this after each epoch
+    ema_decay: float = 0.999                  # EMA of generator weights, which ship (0: off)
+    seed: int = 0
+    checkpoint_every: int = 1                 # epochs between checkpoints
+    checkpoint_minutes: float = 10.0          # also checkpoint within an epoch after this much time
+    precision: str = "auto"                   # auto | fp32 | bf16 | fp16 (auto: bf16 on CPU, AMP on CUDA)
+    device: str = "auto"                      # auto (CUDA, then MPS, then CPU) | cpu | cuda | cuda:1 | mps
+    threads: int = 0                          # CPU threads for torch (0: torch's default)
+
+    def __post_init__(self):
+        if self.optimizer not in ("adam", "sgd"):
+            raise ConfigError(f"train.optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        if self.batch_size < 2:
+            raise ConfigError("train.batch_size must be at least 2 (batch norm needs a batch)")
+
+
+@dataclass
+class RunConfig:
+    dataset: str
+    family: str
+    model: Any            # the family's config dataclass
+    train: TrainConfig
+    objective: Any        # the objective's Params dataclass
+    source_file: str | None = None
+    raw: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        from genmodels.config import to_dict
+
+        return {"dataset": self.dataset, "family": self.family, "model": to_dict(self.model),
+                "train": to_dict(self.train), "objective": to_dict(self.objective), "config_file": self.source_file}
+
+
+def config_file(dataset: str, family: str) -> Path:
+    folder = "folder" if dataset.startswith("folder:") else dataset
+    return CONFIG_DIR / folder / f"{family}.toml"
+
+
+def read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            values = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    unknown = sorted(set(values) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}; valid sections: {', '.join(SECTIONS)}")
+    return values
+
+
+def apply_overrides(values: dict, overrides: list[str]) -> dict:
+    """`section.key=value` strings onto a {section: {key: value}} dict."""
+    values = {s: dict(values.get(s, {})) for s in SECTIONS}
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or section not in SECTIONS or not name:
+            raise ConfigError(f"--set {item!r}: expected SECTION.KEY=VALUE with SECTION one of {', '.join(SECTIONS)}")
+        values[section][name] = parse_value(text.strip())
+    return values
+
+
+def resolve_config(dataset: str, family_name: str, overrides: list[str] = (), num_classes: int | None = None,
+                   path: Path | None = None) -> RunConfig:
+    """The full run config; `num_classes` comes from the dataset and feeds conditional families."""
+    family = get_family(family_name)
+    path = path or config_file(dataset, family_name)
+    values = read_toml(path) if path.is_file() else {}
+    values = apply_overrides(values, list(overrides))
+    channels, size = native_shape(dataset)
+    model_values = {"channels": channels, "image_size": size}
+    if family.conditional:
+        if num_classes == 0:
+            raise ConfigError(f"{family_name} is conditional and needs class labels, but {dataset} has none "
+                              "(give an image folder class subfolders)")
+        if num_classes:
+            model_values["num_classes"] = num_classes
+    model_values.update(values["model"])
+    objective_cls = OBJECTIVES[family.objective]
+    return RunConfig(
+        dataset=dataset,
+        family=family_name,
+        model=from_dict(family.config_cls, model_values, where=f"[model] of {path.name}"),
+        train=from_dict(TrainConfig, values["train"], where=f"[train] of {path.name}"),
+        objective=from_dict(objective_cls.Params, values["objective"], where=f"[objective] of {path.name}"),
+        source_file=str(path) if path.is_file() else None,
+        raw=values,
+    )

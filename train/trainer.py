@@ -1,0 +1,313 @@
+"""The one training loop for every family.
+
+Objectives (genmodels.objectives) say what to minimise; this loop owns iteration order, n_critic,
+optimisers, precision, the generator EMA, logging, previews, checkpoints and resume.
+
+A run folder holds:
+  checkpoint/   the shippable checkpoint (config.json, model.safetensors, history.json, preview.png)
+  resume/       everything else needed to continue: discriminator, optimisers, EMA, RNG, counters
+  samples/      one preview grid per epoch
+"""
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from genmodels import checkpoint as ckpt
+from genmodels.config import to_dict
+from genmodels.data import ImageData
+from genmodels.device import autocast, autocast_dtype, memory_format, pick_device
+from genmodels.objectives import OBJECTIVES, Batch
+from genmodels.registry import get_family
+from genmodels.sampling import grid
+
+from .config import RunConfig
+
+PREVIEW_SEED = 1234
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class Progress:
+    epoch: int = 0            # epochs completed
+    batch_in_epoch: int = 0   # batches of the current epoch already done
+    step: int = 0             # iterations done in all
+    images_seen: int = 0
+    seconds: float = 0.0      # training wall time before this process
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
+    """The fixed batch order of an epoch; dropping the ragged last batch keeps batch-norm statistics sane."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+    return list(order[: n - n % batch_size].split(batch_size)) if n >= batch_size else [order]
+
+
+class Trainer:
+    def __init__(self, run: RunConfig, data: ImageData, out: str | Path, command: str = ""):
+        self.run, self.data, self.out, self.command = run, data, Path(out), command
+        cfg = run.train
+        self.family = get_family(run.family)
+        self.objective = OBJECTIVES[self.family.objective](run.objective)
+        self.device = pick_device(cfg.device)
+        self.dtype = autocast_dtype(self.device, cfg.precision)
+        self.memory_format = memory_format(self.device)
+        if cfg.threads and self.device.type == "cpu":
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+
+        self.G = self.family.build_generator(run.model).to(self.device, memory_format=self.memory_format)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if cfg.ema_decay else None
+        self.D = None
+        self.opt_d = None
+        if self.family.build_discriminator is not None:
+            self.D = self.family.build_discriminator(run.model).to(self.device, memory_format=self.memory_format)
+            self.opt_d = self.make_optimizer(self.D, cfg.lr_d or cfg.lr)
+        self.opt_g = self.make_optimizer(self.G, cfg.lr)
+        fp16 = self.dtype == torch.float16
+        self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=fp16)
+        self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=fp16)
+        self.progress = Progress()
+        self.history: list[dict] = []
+        self.saved_step: int | None = None  # step of the last checkpoint written
+        self.preview_z = torch.randn(64, run.model.latent_dim, generator=torch.Generator().manual_seed(PREVIEW_SEED))
+
+    # ---- setup -------------------------------------------------------------------------------
+
+    def make_optimizer(self, module: nn.Module, lr: float) -> torch.optim.Optimizer:
+        cfg = self.run.train
+        if cfg.optimizer == "adam":
+            return torch.optim.Adam(module.parameters(), lr=lr, betas=cfg.betas)
+        return torch.optim.SGD(module.parameters(), lr=lr, momentum=cfg.betas[0])
+
+    @property
+    def shipped(self) -> nn.Module:
+        """The generator that ships: the EMA of the weights when enabled (Karras et al. 2018, Yazici et al. 2019)."""
+        return self.G_ema if self.G_ema is not None else self.G
+
+    # ---- the loop ----------------------------------------------------------------------------
+
+    def fit(self) -> Path:
+        cfg, p = self.run.train, self.progress
+        n_critic = self.objective.n_critic
+        started = time.perf_counter()
+        last_save = started
+        while p.epoch < cfg.epochs and not self.reached_max_steps():
+            batches = epoch_batches(len(self.data), cfg.batch_size, cfg.seed, p.epoch)
+            sums: dict[str, float] = {}
+            counts: dict[str, int] = {}
+            epoch_start, epoch_images = time.perf_counter(), 0
+            bar = tqdm(total=len(batches), initial=p.batch_in_epoch, desc=f"epoch {p.epoch + 1}/{cfg.epochs}",
+                       unit="batch", disable=None, file=sys.stderr, dynamic_ncols=True)
+            for index in batches[p.batch_in_epoch:]:
+                logs = self.iteration(index, train_g=(p.step + 1) % n_critic == 0 or self.D is None)
+                for k, v in logs.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                    counts[k] = counts.get(k, 0) + 1
+                p.step += 1
+                p.batch_in_epoch += 1
+                p.images_seen += len(index)
+                epoch_images += len(index)
+                rate = epoch_images / max(time.perf_counter() - epoch_start, 1e-9)
+                bar.update(1)
+                if p.step % 10 == 0:
+                    bar.set_postfix({**{k: f"{v:.3g}" for k, v in logs.items()}, "img/s": f"{rate:.0f}"}, refresh=False)
+                if self.reached_max_steps():
+                    break
+                if time.perf_counter() - last_save > cfg.checkpoint_minutes * 60:
+                    self.save(p.seconds + time.perf_counter() - started)
+                    last_save = time.perf_counter()
+            bar.close()
+            epoch_done = p.batch_in_epoch == len(batches)
+            if epoch_done:
+                p.epoch += 1
+                p.batch_in_epoch = 0
+                self.decay_learning_rates()
+            seconds = p.seconds + time.perf_counter() - started
+            entry = {"epoch": p.epoch if epoch_done else p.epoch + p.batch_in_epoch / len(batches), "step": p.step,
+                     "images_seen": p.images_seen, "seconds": round(seconds, 1),
+                     "images_per_sec": round(epoch_images / max(time.perf_counter() - epoch_start, 1e-9), 1),
+                     **{k: sums[k] / counts[k] for k in sums}}
+            self.history.append(entry)
+            self.write_preview()
+            print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()),
+                  file=sys.stderr, flush=True)
+            last = p.epoch >= cfg.epochs or self.reached_max_steps()
+            if last or not epoch_done or p.epoch % cfg.checkpoint_every == 0:
+                self.save(seconds)
+                last_save = time.perf_counter()
+        return self.out / "checkpoint"
+
+    def reached_max_steps(self) -> bool:
+        return bool(self.run.train.max_steps) and self.progress.step >= self.run.train.max_steps
+
+    def iteration(self, index: torch.Tensor, train_g: bool) -> dict[str, float]:
+        real, labels = self.data.batch(index)
+        real = real.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+        conditional = self.run.model.num_classes > 0
+        labels = labels.to(self.device) if conditional else None
+        n = real.shape[0]
+        b = Batch(real=real, labels=labels, z=torch.randn(n, self.run.model.latent_dim, device=self.device),
+                  fake_labels=torch.randint(0, self.run.model.num_classes, (n,), device=self.device) if conditional else None)
+        logs: dict[str, torch.Tensor] = {}
+        if self.D is not None:
+            with autocast(self.device, self.dtype):
+                loss, out = self.objective.discriminator_loss(self.G, self.D, b)
+            self.step(loss, self.opt_d, self.scaler_d, "discriminator")
+            logs.update(out)
+        if train_g:
+            if self.D is not None:
+                self.D.requires_grad_(False)  # the generator step needs no discriminator weight gradients
+            with autocast(self.device, self.dtype):
+                loss, out = self.objective.generator_loss(self.G, self.D, b)
+            self.step(loss, self.opt_g, self.scaler_g, "generator")
+            if self.D is not None:
+                self.D.requires_grad_(True)
+            self.update_ema()
+            logs.update(out)
+        return {k: v.detach().item() for k, v in logs.items()}
+
+    def step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, what: str) -> None:
+        if not torch.isfinite(loss):
+            saved = self.out / "checkpoint"
+            where = f"the last good checkpoint is {saved} (step {self.saved_step})" if self.saved_step is not None \
+                else "no checkpoint was written yet"
+            raise TrainingDiverged(
+                f"the {what} loss became {loss.item()} at step {self.progress.step + 1} (epoch {self.progress.epoch + 1}); "
+                f"{where}. Try a lower learning rate (--set train.lr=...) or precision fp32.")
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        if self.G_ema is None:
+            return
+        # Warm-up: a short run should not ship weights dominated by the random initialisation.
+        decay = min(self.run.train.ema_decay, (1 + self.progress.step) / (10 + self.progress.step))
+        for e, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            e.lerp_(p, 1 - decay)
+        for e, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            e.copy_(b)
+
+    def decay_learning_rates(self) -> None:
+        for opt in (self.opt_g, self.opt_d):
+            if opt is not None:
+                for group in opt.param_groups:
+                    group["lr"] *= self.run.train.lr_decay
+
+    # ---- outputs -----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def preview(self) -> torch.Tensor:
+        model = self.shipped
+        was_training = model.training
+        model.eval()
+        z = self.preview_z.to(self.device)
+        labels = None
+        if self.run.model.num_classes:
+            labels = torch.arange(len(z), device=self.device) % self.run.model.num_classes
+        images = model.generate(z, labels).cpu()
+        model.train(was_training)
+        return images
+
+    def write_preview(self) -> None:
+        image = grid(self.preview(), nrow=self.run.model.num_classes or 8)
+        name = f"epoch_{math.ceil(self.history[-1]['epoch']):03d}.png"
+        for path in (self.out / "samples" / name, self.out / "checkpoint" / "preview.png"):
+            ckpt.atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
+
+    def training_record(self, seconds: float) -> dict:
+        p, cfg = self.progress, self.run.train
+        return {"epochs": p.epoch + p.batch_in_epoch / max(1, len(self.data) // cfg.batch_size), "steps": p.step,
+                "images_seen": p.images_seen, "wall_seconds": round(seconds, 1), "device": str(self.device),
+                "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else self.device.type,
+                "precision": str(self.dtype).replace("torch.", "") if self.dtype else "fp32",
+                "torch": torch.__version__, "command": self.command, "config_file": self.run.source_file,
+                "train": to_dict(cfg), "objective": to_dict(self.run.objective)}
+
+    def save(self, seconds: float) -> None:
+        """Resume state first, then the shippable checkpoint: each file is written atomically."""
+        self.progress.seconds = seconds
+        self.save_resume_state()
+        out = self.out / "checkpoint"
+        data = {k: v for k, v in self.data.describe().items() if k != "split"}
+        model = self.shipped
+        model.eval()
+        ckpt.save(model, out, self.run.family, data=data, training=self.training_record(seconds))
+        ckpt.write_json(out / ckpt.HISTORY, {"epochs": self.history})
+        if model is self.G:
+            model.train()
+        self.saved_step = self.progress.step
+
+    # ---- resume ------------------------------------------------------------------------------
+
+    def modules(self) -> dict[str, nn.Module | torch.optim.Optimizer | None]:
+        return {"G": self.G, "G_ema": self.G_ema, "D": self.D, "opt_g": self.opt_g, "opt_d": self.opt_d}
+
+    def save_resume_state(self) -> None:
+        tensors: dict[str, torch.Tensor] = {"rng.cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        groups = {}
+        for name, obj in self.modules().items():
+            if obj is None:
+                continue
+            if isinstance(obj, torch.optim.Optimizer):
+                state = obj.state_dict()
+                groups[name] = state["param_groups"]
+                for pid, values in state["state"].items():
+                    for key, value in values.items():
+                        tensors[f"{name}.state.{pid}.{key}"] = torch.as_tensor(value)
+            else:
+                tensors.update({f"{name}.{k}": v for k, v in obj.state_dict().items()})
+        folder = self.out / "resume"
+        ckpt.save_tensors(folder / "state.safetensors", tensors)
+        ckpt.write_json(folder / "state.json", {"progress": vars(self.progress), "param_groups": groups,
+                                                "history": self.history, "run": self.run.to_dict()})
+
+    def resume(self) -> bool:
+        """Load resume/ if present. Returns whether there was anything to resume."""
+        folder = self.out / "resume"
+        if not (folder / "state.json").exists():
+            return False
+        meta = ckpt.read_json(folder / "state.json")
+        saved, now = dict(meta["run"]), self.run.to_dict()
+        for run in (saved, now):  # these may change between a run and its continuation
+            run["train"] = {k: v for k, v in run["train"].items() if k not in ("epochs", "max_steps", "device", "threads", "checkpoint_minutes", "checkpoint_every")}
+            run.pop("config_file", None)
+        if saved != now:
+            raise ckpt.CheckpointError(f"{folder / 'state.json'} was written by a run with another config; "
+                                       f"use a new --out folder or the same settings.\n saved: {saved}\n now:   {now}")
+        tensors = ckpt.load_tensors(folder / "state.safetensors", self.device)
+        for name, obj in self.modules().items():
+            if obj is None:
+                continue
+            prefix = f"{name}."
+            part = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+            if isinstance(obj, torch.optim.Optimizer):
+                state: dict[int, dict] = {}
+                for key, value in part.items():
+                    _, pid, field = key.split(".", 2)
+                    state.setdefault(int(pid), {})[field] = value
+                obj.load_state_dict({"state": state, "param_groups": meta["param_groups"][name]})
+            else:
+                obj.load_state_dict(part, strict=True)
+        torch.set_rng_state(tensors["rng.cpu"].cpu())
+        if "rng.cuda" in tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"].cpu(), self.device)
+        self.progress = Progress(**meta["progress"])
+        self.history = meta["history"]
+        self.saved_step = self.progress.step
+        return True
