@@ -1,12 +1,17 @@
-"""Training images/s of our trainer against a plain reference loop, in the same process.
+"""Training images/s of our trainer against a plain reference loop, in the same run.
 
 The reference is written as pytorch/examples' dcgan/main.py writes it (fp32, contiguous tensors, separate
 real and fake backward passes, discriminator weight gradients computed during the generator step), on
-the same architecture and batch. Run: python bench/train_throughput.py [--iters N]
+the same architecture and global batch, in this process. Our trainer is timed in this process and, on a
+CPU with several cores, also as `torchrun --nproc-per-node 2` data parallelism (one thread per process).
+Run: python bench/train_throughput.py [--iters N]
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,15 +19,17 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from genmodels.data import ImageData  # noqa: E402
+from genmodels.registry import get_family  # noqa: E402
 from train.config import resolve_config  # noqa: E402
 from train.trainer import Trainer  # noqa: E402
 
 CASES = {
     "28x28x1 DCGAN (MNIST config)": ("mnist", []),
-    "64x64x3 DCGAN (PyTorch tutorial: z=100, ngf=ndf=64)": ("cifar10", ["model.image_size=64", "model.width=64", "model.d_width=64"]),
+    "64x64x3 DCGAN (PyTorch tutorial: z=100, ngf=ndf=64)": ("cifar10", ["model.image_size=64"]),
 }
 
 
@@ -32,10 +39,18 @@ def synthetic_data(run, n: int) -> ImageData:
     return ImageData(images, torch.zeros(n, dtype=torch.long), [], "synthetic", name="bench")
 
 
+def timed(fn, iters: int, warmup: int = 3) -> float:
+    """Iterations per second."""
+    for i in range(warmup):
+        fn(i)
+    start = time.perf_counter()
+    for i in range(iters):
+        fn(i)
+    return iters / (time.perf_counter() - start)
+
+
 def reference_loop(run, data: ImageData, iters: int) -> float:
     """pytorch/examples dcgan/main.py's loop on our architecture; returns images/s."""
-    from genmodels.registry import get_family
-
     torch.manual_seed(0)
     family = get_family("dcgan")
     netG, netD = family.build_generator(run.model), family.build_discriminator(run.model)
@@ -65,30 +80,52 @@ def reference_loop(run, data: ImageData, iters: int) -> float:
 def ours(run, data: ImageData, iters: int) -> float:
     trainer = Trainer(run, data, "/tmp/genmodels-bench")
     bs = run.train.batch_size
-    return timed(lambda i: trainer.iteration(torch.arange(i * bs, (i + 1) * bs) % len(data), train_g=True), iters) * bs
+    rate = timed(lambda i: trainer.iteration(torch.arange(i * bs, (i + 1) * bs) % len(data), train_g=True), iters) * bs
+    trainer.world.close()
+    return rate
 
 
-def timed(fn, iters: int, warmup: int = 3) -> float:
-    for i in range(warmup):
-        fn(i)
-    start = time.perf_counter()
-    for i in range(iters):
-        fn(i)
-    return iters / (time.perf_counter() - start)
+def ours_distributed(case: str, iters: int, procs: int) -> float:
+    """Our trainer under torchrun with `procs` processes; returns global images/s."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(procs), "--master-port", "29533",
+           __file__, "--worker", case, "--iters", str(iters)]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if out.returncode or not lines:
+        raise RuntimeError(f"torchrun failed:\n{out.stderr[-2000:]}")
+    return json.loads(lines[-1])["images_per_sec"]
+
+
+def case_setup(case: str):
+    dataset, overrides = CASES[case]
+    run = resolve_config(dataset, "dcgan", overrides)
+    return run, synthetic_data(run, run.train.batch_size * 4)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--iters", type=int, default=20, help="timed iterations per 28x28 measurement (64x64 uses a quarter)")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}")
-    for name, (dataset, overrides) in CASES.items():
-        run = resolve_config(dataset, "dcgan", overrides)
+    if args.worker:  # one torchrun process of ours_distributed
+        run, data = case_setup(args.worker)
+        rate = ours(run, data, args.iters)
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(json.dumps({"images_per_sec": rate}), flush=True)
+        return
+    cores = os.cpu_count() or 1
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cores} cores, "
+          f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    for case in CASES:
+        run, data = case_setup(case)
         iters = args.iters if run.model.image_size <= 32 else max(2, args.iters // 4)
-        data = synthetic_data(run, run.train.batch_size * 4)
         ref = reference_loop(run, data, iters)
-        got = ours(run, data, iters)
-        print(f"{name}: reference {ref:.0f} img/s, trainer {got:.0f} img/s, ratio {got / ref:.2f}x")
+        single = ours(run, data, iters)
+        parts = [f"reference {ref:.0f} img/s", f"trainer, 1 process {single:.0f} img/s ({single / ref:.2f}x)"]
+        if not torch.cuda.is_available() and cores >= 2:
+            spread = ours_distributed(case, iters, 2)
+            parts.append(f"trainer, torchrun 2 processes {spread:.0f} img/s ({spread / ref:.2f}x)")
+        print(f"{case}: " + "; ".join(parts), flush=True)
 
 
 if __name__ == "__main__":

@@ -70,18 +70,24 @@ def main(argv: list[str] | None = None) -> int:
             raise CheckpointError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
         if args.resume and not trainer.resume():
             print(f"nothing to resume in {out}; starting a new run", file=sys.stderr)
-        print(f"training {args.model} on {args.dataset} ({len(data)} images, {data.source}) on {trainer.device}"
-              f"{' with ' + str(trainer.dtype).replace('torch.', '') + ' autocast' if trainer.dtype else ''}; "
-              f"config {run.source_file or '(defaults: no ' + str(config_file(args.dataset, args.model)) + ')'}",
-              file=sys.stderr, flush=True)
-        path = trainer.fit()
+        if trainer.world.is_main:
+            print(f"training {args.model} on {args.dataset} ({len(data)} images, {data.source}) on {trainer.device}"
+                  f"{' x ' + str(trainer.world.size) + ' processes' if trainer.world.size > 1 else ''}"
+                  f"{' with ' + str(trainer.dtype).replace('torch.', '') + ' autocast' if trainer.dtype else ''}; "
+                  f"config {run.source_file or '(defaults: no ' + str(config_file(args.dataset, args.model)) + ')'}",
+                  file=sys.stderr, flush=True)
+        try:
+            path = trainer.fit()
+        finally:
+            trainer.world.close()
     except (ConfigError, DatasetUnavailable, CheckpointError, TrainingDiverged) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"\ninterrupted: continue with --resume --out {out}", file=sys.stderr)
         return 130
-    print(f"checkpoint: {path}")
+    if trainer.world.is_main:
+        print(f"checkpoint: {path}")
     return 0
 
 

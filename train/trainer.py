@@ -30,6 +30,7 @@ from genmodels.objectives import OBJECTIVES, Batch
 from genmodels.registry import get_family
 from genmodels.sampling import grid
 
+from . import distributed
 from .config import RunConfig
 
 PREVIEW_SEED = 1234
@@ -60,19 +61,23 @@ class Trainer:
         cfg = run.train
         self.family = get_family(run.family)
         self.objective = OBJECTIVES[self.family.objective](run.objective)
-        self.device = pick_device(cfg.device)
+        self.world, self.device = distributed.setup(pick_device(cfg.device))
+        if cfg.batch_size % self.world.size:
+            raise ValueError(f"train.batch_size {cfg.batch_size} must divide evenly over {self.world.size} processes")
         self.dtype = autocast_dtype(self.device, cfg.precision)
         self.memory_format = memory_format(self.device)
-        if cfg.threads and self.device.type == "cpu":
+        if cfg.threads and self.device.type == "cpu" and self.world.size == 1:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
 
         self.G = self.family.build_generator(run.model).to(self.device, memory_format=self.memory_format)
+        self.world.broadcast_(self.G)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if cfg.ema_decay else None
         self.D = None
         self.opt_d = None
         if self.family.build_discriminator is not None:
             self.D = self.family.build_discriminator(run.model).to(self.device, memory_format=self.memory_format)
+            self.world.broadcast_(self.D)
             self.opt_d = self.make_optimizer(self.D, cfg.lr_d or cfg.lr)
         self.opt_g = self.make_optimizer(self.G, cfg.lr)
         fp16 = self.dtype == torch.float16
@@ -109,7 +114,7 @@ class Trainer:
             counts: dict[str, int] = {}
             epoch_start, epoch_images = time.perf_counter(), 0
             bar = tqdm(total=len(batches), initial=p.batch_in_epoch, desc=f"epoch {p.epoch + 1}/{cfg.epochs}",
-                       unit="batch", disable=None, file=sys.stderr, dynamic_ncols=True)
+                       unit="batch", disable=None if self.world.is_main else True, file=sys.stderr, dynamic_ncols=True)
             for index in batches[p.batch_in_epoch:]:
                 logs = self.iteration(index, train_g=(p.step + 1) % n_critic == 0 or self.D is None)
                 for k, v in logs.items():
@@ -140,9 +145,10 @@ class Trainer:
                      "images_per_sec": round(epoch_images / max(time.perf_counter() - epoch_start, 1e-9), 1),
                      **{k: sums[k] / counts[k] for k in sums}}
             self.history.append(entry)
-            self.write_preview()
-            print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()),
-                  file=sys.stderr, flush=True)
+            if self.world.is_main:
+                self.write_preview()
+                print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()),
+                      file=sys.stderr, flush=True)
             last = p.epoch >= cfg.epochs or self.reached_max_steps()
             if last or not epoch_done or p.epoch % cfg.checkpoint_every == 0:
                 self.save(seconds)
@@ -153,13 +159,16 @@ class Trainer:
         return bool(self.run.train.max_steps) and self.progress.step >= self.run.train.max_steps
 
     def iteration(self, index: torch.Tensor, train_g: bool) -> dict[str, float]:
-        real, labels = self.data.batch(index)
+        """One discriminator step, and a generator step when train_g, on the global batch `index`."""
+        n, world, model = len(index), self.world, self.run.model
+        real, labels = self.data.batch(world.shard(index))
         real = real.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
-        conditional = self.run.model.num_classes > 0
-        labels = labels.to(self.device) if conditional else None
-        n = real.shape[0]
-        b = Batch(real=real, labels=labels, z=torch.randn(n, self.run.model.latent_dim, device=self.device),
-                  fake_labels=torch.randint(0, self.run.model.num_classes, (n,), device=self.device) if conditional else None)
+        conditional = model.num_classes > 0
+        # Noise is drawn for the whole global batch on every process (same seed) and sharded, so a run on
+        # N processes sees the same z as a single-process run and all processes keep one RNG state.
+        z = world.shard(torch.randn(n, model.latent_dim, device=self.device))
+        fake_labels = world.shard(torch.randint(0, model.num_classes, (n,), device=self.device)) if conditional else None
+        b = Batch(real=real, labels=labels.to(self.device) if conditional else None, z=z, fake_labels=fake_labels)
         logs: dict[str, torch.Tensor] = {}
         if self.D is not None:
             with autocast(self.device, self.dtype):
@@ -176,18 +185,23 @@ class Trainer:
                 self.D.requires_grad_(True)
             self.update_ema()
             logs.update(out)
-        return {k: v.detach().item() for k, v in logs.items()}
+        values = [v.detach().float().reshape(1) for v in logs.values()]
+        world.mean_(values)
+        return {k: v.item() for k, v in zip(logs, values)}
 
     def step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, what: str) -> None:
-        if not torch.isfinite(loss):
+        value = [loss.detach().float().reshape(1)]
+        self.world.mean_(value)  # every process must agree to stop, or the others would wait forever
+        if not torch.isfinite(value[0]):
             saved = self.out / "checkpoint"
             where = f"the last good checkpoint is {saved} (step {self.saved_step})" if self.saved_step is not None \
                 else "no checkpoint was written yet"
             raise TrainingDiverged(
-                f"the {what} loss became {loss.item()} at step {self.progress.step + 1} (epoch {self.progress.epoch + 1}); "
+                f"the {what} loss became {value[0].item()} at step {self.progress.step + 1} (epoch {self.progress.epoch + 1}); "
                 f"{where}. Try a lower learning rate (--set train.lr=...) or precision fp32.")
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        self.world.mean_([p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None])
         scaler.step(opt)
         scaler.update()
 
@@ -234,13 +248,16 @@ class Trainer:
         return {"epochs": p.epoch + p.batch_in_epoch / max(1, len(self.data) // cfg.batch_size), "steps": p.step,
                 "images_seen": p.images_seen, "wall_seconds": round(seconds, 1), "device": str(self.device),
                 "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else self.device.type,
-                "precision": str(self.dtype).replace("torch.", "") if self.dtype else "fp32",
+                "processes": self.world.size, "precision": str(self.dtype).replace("torch.", "") if self.dtype else "fp32",
                 "torch": torch.__version__, "command": self.command, "config_file": self.run.source_file,
                 "train": to_dict(cfg), "objective": to_dict(self.run.objective)}
 
     def save(self, seconds: float) -> None:
         """Resume state first, then the shippable checkpoint: each file is written atomically."""
         self.progress.seconds = seconds
+        self.saved_step = self.progress.step
+        if not self.world.is_main:
+            return
         self.save_resume_state()
         out = self.out / "checkpoint"
         data = {k: v for k, v in self.data.describe().items() if k != "split"}
@@ -250,7 +267,6 @@ class Trainer:
         ckpt.write_json(out / ckpt.HISTORY, {"epochs": self.history})
         if model is self.G:
             model.train()
-        self.saved_step = self.progress.step
 
     # ---- resume ------------------------------------------------------------------------------
 
