@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,6 +14,8 @@ from genmodels import checkpoint as ckpt
 from genmodels.checkpoint import CheckpointError
 from genmodels.config import from_dict
 from genmodels.registry import get_family
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -85,3 +91,25 @@ def test_weights_are_safetensors_not_pickles(saved):
     head = (saved / "model.safetensors").read_bytes()[:9]
     header_len = int.from_bytes(head[:8], "little")
     assert head[8:9] == b"{" and header_len < 100_000  # safetensors: u64 header length, then a JSON header
+
+
+def test_load_by_model_hub_repo_id_from_the_local_cache(tmp_path, saved):
+    # The hub's cache layout: models--OWNER--NAME/{refs/main, snapshots/COMMIT/...}; offline, load resolves
+    # the repo id through huggingface_hub without touching the network.
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--someone--fashion-dcgan"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for f in saved.iterdir():
+        (snapshot / f.name).write_bytes(f.read_bytes())
+    code = ("import torch, genmodels; m = genmodels.load('someone/fashion-dcgan'); "
+            "print(m.checkpoint['family'], tuple(m.generate(torch.zeros(1, m.latent_dim)).shape))")
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "dcgan (1, 1, 28, 28)"
+    missing = subprocess.run([sys.executable, "-c", "import genmodels; genmodels.load('someone/absent')"],
+                             env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert "neither a local checkpoint folder nor a reachable model hub repo" in missing.stderr

@@ -147,6 +147,7 @@ class Trainer:
             self.history.append(entry)
             if self.world.is_main:
                 self.write_preview()
+                ckpt.write_json(self.out / "checkpoint" / ckpt.HISTORY, {"epochs": self.history})
                 print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()),
                       file=sys.stderr, flush=True)
             last = p.epoch >= cfg.epochs or self.reached_max_steps()
@@ -264,7 +265,6 @@ class Trainer:
         model = self.shipped
         model.eval()
         ckpt.save(model, out, self.run.family, data=data, training=self.training_record(seconds))
-        ckpt.write_json(out / ckpt.HISTORY, {"epochs": self.history})
         if model is self.G:
             model.train()
 
