@@ -177,18 +177,37 @@ def load_fashion_mnist(split: str, root: Path, download: bool) -> ImageData:
     return ImageData(x, y, FASHION_CLASSES, f"Fashion-MNIST IDX files in {folder}", info={"subset": False})
 
 
-def load_cifar10(split: str, root: Path, download: bool) -> ImageData:
-    from torchvision.datasets import CIFAR10
+CIFAR10_BINARY_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+CIFAR10_BINARY_MD5 = "c32a1d4ab5d03f1284b67883e8d87530"
 
-    try:
-        ds = CIFAR10(str(root), train=split == "train", download=download)
-    except RuntimeError as e:
+
+def load_cifar10(split: str, root: Path, download: bool) -> ImageData:
+    """CIFAR-10's binary version: records of 1 label byte + 3,072 pixel bytes (R, G, B planes of 32x32).
+
+    The binary files are read directly; the "python version" of CIFAR-10 is a pickle, which this project
+    never loads.
+    """
+    folder = root / "cifar-10-batches-bin"
+    names = [f"data_batch_{i}.bin" for i in range(1, 6)] if split == "train" else ["test_batch.bin"]
+    if download and not all((folder / n).is_file() for n in names):
+        from torchvision.datasets.utils import download_and_extract_archive
+
+        download_and_extract_archive(CIFAR10_BINARY_URL, str(root), md5=CIFAR10_BINARY_MD5)
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing:
         raise DatasetUnavailable(
-            f"CIFAR-10 not found under {root}/cifar-10-batches-py ({e}): train with --download where there is "
-            "internet, or unpack cifar-10-python.tar.gz there") from None
-    x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
-    y = torch.tensor(ds.targets, dtype=torch.int64)
-    return ImageData(x, y, CIFAR10_CLASSES, f"CIFAR-10 python batches in {root}/cifar-10-batches-py", info={"subset": False})
+            f"CIFAR-10 not found: {folder} lacks {', '.join(missing)}. Train with --download where there is "
+            f"internet, or unpack cifar-10-binary.tar.gz ({CIFAR10_BINARY_URL}) into {root}")
+    records = []
+    for name in names:
+        raw = np.fromfile(folder / name, dtype=np.uint8)
+        if raw.size % 3073:
+            raise DatasetUnavailable(f"{folder / name} is truncated: {raw.size} bytes is not a whole number of 3,073-byte records")
+        records.append(raw.reshape(-1, 3073))
+    raw = np.concatenate(records)
+    x = torch.from_numpy(raw[:, 1:].reshape(-1, 3, 32, 32).copy())
+    y = torch.from_numpy(raw[:, 0].astype(np.int64))
+    return ImageData(x, y, CIFAR10_CLASSES, f"CIFAR-10 binary batches in {folder}", info={"subset": False})
 
 
 def load_folder(path: Path, split: str, image_size: int, channels: int) -> ImageData:

@@ -38,7 +38,7 @@ register(Family(
     title="ACGAN",
     paper="Odena et al. 2017",
     config_cls=ACGANConfig,
-    build_generator=lambda c: ConvGenerator(c, c.width, c.embed_dim),
+    build_generator=lambda c: ConvGenerator(c, c.width, c.embed_dim, c.g_activation),
     build_discriminator=AuxiliaryClassifierDiscriminator,
     objective="acgan",
     conditional=True,

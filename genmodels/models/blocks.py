@@ -33,6 +33,14 @@ def norm_layer(kind: str, channels: int) -> nn.Module:
     raise ValueError(f"norm must be 'batch', 'layer' or 'none', got {kind!r}")
 
 
+def activation_layer(kind: str) -> nn.Module:
+    if kind == "relu":  # Radford et al. 2016: ReLU in the generator, LeakyReLU in the discriminator
+        return nn.ReLU(True)
+    if kind == "leaky_relu":
+        return nn.LeakyReLU(0.2, True)
+    raise ValueError(f"activation must be 'relu' or 'leaky_relu', got {kind!r}")
+
+
 def init_dcgan_weights(module: nn.Module) -> None:
     """N(0, 0.02) conv weights and N(1, 0.02) norm scales (Radford et al. 2016, section 4)."""
     for m in module.modules():
@@ -48,7 +56,7 @@ def init_dcgan_weights(module: nn.Module) -> None:
 class ConvGenerator(Generator):
     """DCGAN generator; with num_classes > 0 a learned label embedding is concatenated to z."""
 
-    def __init__(self, config: ModelConfig, width: int = 64, embed_dim: int = 50):
+    def __init__(self, config: ModelConfig, width: int = 64, embed_dim: int = 50, activation: str = "relu"):
         super().__init__(config)
         start, blocks = stack_geometry(config.image_size)
         self.embed = nn.Embedding(config.num_classes, embed_dim) if config.num_classes else None
@@ -57,10 +65,10 @@ class ConvGenerator(Generator):
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(in_dim, ch, start, 1, 0, bias=False),
             nn.BatchNorm2d(ch),
-            nn.ReLU(True),
+            activation_layer(activation),
         ]  # state size: (width * 2^(blocks-1)) x start x start
         for _ in range(blocks - 1):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), activation_layer(activation)]
             ch //= 2  # state size: ch x (2 * previous) x (2 * previous)
         layers.append(nn.ConvTranspose2d(ch, config.channels, 4, 2, 1))  # state size: channels x size x size
         self.net = nn.Sequential(*layers)

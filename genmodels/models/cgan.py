@@ -40,7 +40,7 @@ register(Family(
     title="CGAN",
     paper="Mirza & Osindero 2014",
     config_cls=CGANConfig,
-    build_generator=lambda c: ConvGenerator(c, c.width, c.embed_dim),
+    build_generator=lambda c: ConvGenerator(c, c.width, c.embed_dim, c.g_activation),
     build_discriminator=ConditionalDiscriminator,
     objective="gan",
     conditional=True,

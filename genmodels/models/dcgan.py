@@ -16,6 +16,7 @@ class DCGANConfig(ModelConfig):
     width: int = 64      # generator channels at full resolution (ngf); doubles per block down to the start map
     d_width: int = 64    # discriminator channels after its first block (ndf)
     d_norm: str = "batch"  # discriminator normalisation: batch | layer | none
+    g_activation: str = "relu"  # generator activation: relu | leaky_relu
 
 
 class ConvDiscriminator(nn.Module):
@@ -36,7 +37,7 @@ register(Family(
     title="DCGAN",
     paper="Radford et al. 2016",
     config_cls=DCGANConfig,
-    build_generator=lambda c: ConvGenerator(c, c.width),
+    build_generator=lambda c: ConvGenerator(c, c.width, activation=c.g_activation),
     build_discriminator=ConvDiscriminator,
     objective="gan",
 ))

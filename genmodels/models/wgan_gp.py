@@ -26,7 +26,7 @@ register(Family(
     title="WGAN-GP",
     paper="Gulrajani et al. 2017",
     config_cls=WGANGPConfig,
-    build_generator=lambda c: ConvGenerator(c, c.width),
+    build_generator=lambda c: ConvGenerator(c, c.width, activation=c.g_activation),
     build_discriminator=ConvDiscriminator,
     objective="wgan_gp",
 ))
