@@ -87,6 +87,7 @@ def test_killed_cli_run_resumes_from_its_last_checkpoint(tmp_path):
     out = tmp_path / "run"
     args = ["mnist", "dcgan", "--batch-size", "32", "--out", str(out), "--set", "model.width=16",
             "--set", "train.checkpoint_minutes=0"]  # checkpoint after every iteration
+    started = time.time()
     proc = subprocess.Popen([sys.executable, "-m", "train", *args, "--max-steps", "1000"], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = out / "resume" / "state.json"
@@ -104,7 +105,12 @@ def test_killed_cli_run_resumes_from_its_last_checkpoint(tmp_path):
     assert result.returncode == 0, result.stderr
     final = json.loads(state.read_text())["progress"]
     assert final["step"] == killed_at + 5
-    assert ckpt.load(out / "checkpoint").checkpoint["training"]["steps"] == killed_at + 5
+    training = ckpt.load(out / "checkpoint").checkpoint["training"]
+    assert training["steps"] == killed_at + 5
+    # training time adds up over both processes and checkpoints, and cannot exceed the time that passed
+    assert 0 < training["wall_seconds"] <= time.time() - started
+    seconds = [h["seconds"] for h in json.loads((out / "checkpoint" / "history.json").read_text())["epochs"]]
+    assert seconds == sorted(seconds)
 
 
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path, mnist):

@@ -46,7 +46,7 @@ class Progress:
     batch_in_epoch: int = 0   # batches of the current epoch already done
     step: int = 0             # iterations done in all
     images_seen: int = 0
-    seconds: float = 0.0      # training wall time before this process
+    seconds: float = 0.0      # training wall time up to the last checkpoint
 
 
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
@@ -106,7 +106,7 @@ class Trainer:
     def fit(self) -> Path:
         cfg, p = self.run.train, self.progress
         n_critic = self.objective.n_critic
-        started = time.perf_counter()
+        started, base = time.perf_counter(), p.seconds  # base: training time of earlier processes (resume)
         last_save = started
         while p.epoch < cfg.epochs and not self.reached_max_steps():
             batches = epoch_batches(len(self.data), cfg.batch_size, cfg.seed, p.epoch)
@@ -131,7 +131,7 @@ class Trainer:
                 if self.reached_max_steps():
                     break
                 if time.perf_counter() - last_save > cfg.checkpoint_minutes * 60:
-                    self.save(p.seconds + time.perf_counter() - started)
+                    self.save(base + time.perf_counter() - started)
                     last_save = time.perf_counter()
             bar.close()
             epoch_done = p.batch_in_epoch == len(batches)
@@ -139,7 +139,7 @@ class Trainer:
                 p.epoch += 1
                 p.batch_in_epoch = 0
                 self.decay_learning_rates()
-            seconds = p.seconds + time.perf_counter() - started
+            seconds = base + time.perf_counter() - started
             entry = {"epoch": p.epoch if epoch_done else p.epoch + p.batch_in_epoch / len(batches), "step": p.step,
                      "images_seen": p.images_seen, "seconds": round(seconds, 1),
                      "images_per_sec": round(epoch_images / max(time.perf_counter() - epoch_start, 1e-9), 1),
