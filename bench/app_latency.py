@@ -1,0 +1,130 @@
+"""How fast does the app answer? Cold start to the first sample grid, time per latent-slider move, and the
+server's memory after 10 and after 200 reruns, against a bare `generate` call measured in the same run.
+
+    .venv/bin/python bench/app_latency.py [--weights weights] [--moves 20] [--reruns 200]
+
+Uses a real `streamlit run` and headless Chromium (as tests/test_browser.py does). Without a 28x28 model in
+--weights it trains short MNIST checkpoints into a temporary folder first. On a machine with a GPU the app
+picks cuda by default, so the numbers are for the GPU there; the bare generate is timed on every device.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from app_fixtures import (build_weights, chrome, free_port, image_sources, start_server, stop_server,  # noqa: E402
+                          wait_for_images, wait_idle)
+from genmodels import checkpoint as ckpt  # noqa: E402
+from genmodels.sampling import latents  # noqa: E402
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def bare_generate(model_dir: Path, device: str, repeats: int = 50) -> tuple[float, float]:
+    """Median milliseconds of generate() for 1 image and for a 64-image grid."""
+    model = ckpt.load(model_dir, device)
+    times = {}
+    for n in (1, 64):
+        z = latents(model, n, seed=0)
+        with torch.no_grad():
+            model.generate(z)  # warm-up
+            samples = []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                model.generate(z)
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                samples.append(time.perf_counter() - t)
+        times[n] = statistics.median(samples) * 1000
+    return times[1], times[64]
+
+
+def slider_moves(driver, n: int, direction: str = "right") -> list[float]:
+    """Seconds from a key press on the first slider to the new image in the page, n times."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    key = Keys.ARROW_RIGHT if direction == "right" else Keys.ARROW_LEFT
+    slider = driver.find_element(By.CSS_SELECTOR, '[data-testid="stMain"] [data-testid="stSlider"] input[type="range"]')
+    driver.execute_script("arguments[0].focus();", slider)
+    out = []
+    for _ in range(n):
+        before = image_sources(driver)
+        t = time.perf_counter()
+        ActionChains(driver).send_keys(key).perform()
+        wait_for_images(driver, 1, different_from=before, timeout=30)
+        out.append(time.perf_counter() - t)
+    wait_idle(driver)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--weights", type=Path, default=Path("weights"), help="weights folder with mnist/dcgan")
+    ap.add_argument("--moves", type=int, default=20, help="slider moves to time")
+    ap.add_argument("--reruns", type=int, default=200, help="reruns for the memory check")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="app_latency_"))
+    weights = args.weights
+    if not (weights / "mnist" / "dcgan" / "config.json").is_file():
+        print(f"no {weights}/mnist/dcgan: training short MNIST checkpoints in {tmp}", file=sys.stderr)
+        weights = build_weights(tmp)
+    model_dir = weights / "mnist" / "dcgan"
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    print(f"model {model_dir}; torch threads {torch.get_num_threads()}; devices {', '.join(devices)}")
+    for device in devices:
+        one, grid = bare_generate(model_dir, device)
+        print(f"bare generate on {device}: {one:.2f} ms for 1 image, {grid:.2f} ms for 64")
+
+    port = free_port()
+    driver = chrome(tmp / "profile")
+    started = time.perf_counter()
+    server = start_server(weights, port, tmp / "streamlit.log")
+    try:
+        driver.get(f"http://127.0.0.1:{port}/sample")
+        wait_for_images(driver, 1, timeout=120)
+        cold = time.perf_counter() - started
+        wait_idle(driver)
+        print(f"cold start (launch `streamlit run` -> first sample grid in the browser): {cold:.1f} s")
+
+        driver.get(f"http://127.0.0.1:{port}/latent")
+        wait_for_images(driver, 1, timeout=120)
+        wait_idle(driver)
+        moves = slider_moves(driver, 10)
+        after_10 = rss_mb(server.pid)
+        moves += slider_moves(driver, max(0, args.moves - 10), "left")
+        print(f"latent slider move -> new image ({len(moves)} moves, app on {devices[-1]}): "
+              f"median {statistics.median(moves) * 1000:.0f} ms, max {max(moves) * 1000:.0f} ms")
+        done, memory = len(moves), {10: after_10}
+        while done < args.reruns:
+            # Alternate directions in chunks of 20 so the slider stays inside its range (-3..3, steps of 0.1).
+            step = min(20, args.reruns - done)
+            slider_moves(driver, step, "right" if (done // 20) % 2 else "left")
+            done += step
+            memory[done] = rss_mb(server.pid)
+        print("server memory (MB) after N reruns: " + ", ".join(f"{n}: {mb:.0f}" for n, mb in memory.items()))
+        print(f"growth from 10 to {done} reruns: {memory[done] - after_10:+.0f} MB")
+    finally:
+        driver.quit()
+        stop_server(server)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

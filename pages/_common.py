@@ -1,0 +1,234 @@
+"""What every page shares: the checkpoint list, the sidebar's choice, cached loading, images and error handling.
+
+Every page starts with `selection()`, which draws the shared sidebar and returns its choice.
+Everything here talks to models only through the generator interface and genmodels.checkpoint.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+from genmodels import checkpoint as ckpt
+from genmodels.config import ConfigError
+from genmodels.data import DatasetUnavailable, load_data
+from genmodels.explore import LabelTextError
+from genmodels.metrics.classifier import load_classifier
+from genmodels.registry import get_family
+from genmodels.sampling import grid
+from genmodels.uploads import UploadError
+
+log = logging.getLogger("genmodels.app")
+
+WEIGHTS_ENV = "GENMODELS_WEIGHTS"
+NOT_MODELS = {"classifier", "stats"}   # weights/<dataset>/ folders that hold helpers, not generators
+USER_ERRORS = (ckpt.CheckpointError, ConfigError, DatasetUnavailable, UploadError, LabelTextError)
+TRAIN_HINT = ("Train one (a minute on a laptop CPU) and copy its checkpoint folder in:\n\n"
+              "```\npython -m train mnist dcgan --max-steps 300 --out runs/mnist/dcgan\n"
+              "mkdir -p {root}/mnist && cp -r runs/mnist/dcgan/checkpoint {root}/mnist/dcgan\n```\n\n"
+              "or add a model hub repo id in the sidebar.")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One checkpoint the app knows about; `error` says why it cannot be used."""
+    key: str                # "mnist/dcgan", or what was typed in the sidebar
+    location: str           # local folder or hub repo id
+    config: dict | None
+    error: str | None = None
+
+    @property
+    def dataset(self) -> str:
+        return (self.config or {}).get("data", {}).get("dataset") or "unknown"
+
+    @property
+    def family(self) -> str:
+        return (self.config or {}).get("family", "?")
+
+    @property
+    def title(self) -> str:
+        try:
+            return get_family(self.family).title
+        except ConfigError:
+            return self.family
+
+    @property
+    def num_classes(self) -> int:
+        return int((self.config or {}).get("model", {}).get("num_classes", 0))
+
+    @property
+    def class_names(self) -> list[str]:
+        names = (self.config or {}).get("data", {}).get("class_names") or []
+        return names if len(names) == self.num_classes else [str(i) for i in range(self.num_classes)]
+
+    @property
+    def label(self) -> str:
+        return f"{self.title} ({self.key})"
+
+
+@dataclass
+class Selection:
+    entries: list[Entry]        # every checkpoint found, usable or not
+    entry: Entry | None         # the sidebar's model; None when there is none
+    device: str
+
+    def usable(self, dataset: str | None = None) -> list[Entry]:
+        return [e for e in self.entries if e.error is None and (dataset is None or e.dataset == dataset)]
+
+
+def weights_root() -> Path:
+    return Path(os.environ.get(WEIGHTS_ENV, "weights"))
+
+
+def read_entry(key: str, location: str) -> Entry:
+    try:
+        config = ckpt.read_config(location)
+        get_family(config.get("family", ""))
+        return Entry(key, location, config)
+    except USER_ERRORS as e:
+        return Entry(key, location, None, str(e))
+
+
+def discover(root: Path) -> list[Entry]:
+    """weights/<dataset>/<model>/ folders holding a config.json."""
+    found = sorted(p.parent for p in root.glob("*/*/config.json") if p.parent.name not in NOT_MODELS)
+    return [read_entry(f"{p.parent.name}/{p.name}", str(p)) for p in found]
+
+
+def devices() -> list[str]:
+    return (["cuda"] if torch.cuda.is_available() else []) + ["cpu"]
+
+
+def stamp(location: str) -> float:
+    """Modification time of the weights, so a checkpoint retrained in place is reloaded rather than served stale."""
+    path = Path(location) / ckpt.WEIGHTS
+    return path.stat().st_mtime if path.exists() else 0.0
+
+
+@st.cache_resource(max_entries=16, show_spinner="Loading model…")
+def cached_model(location: str, device: str, mtime: float):
+    return ckpt.load(location, device)
+
+
+def load(entry: Entry, device: str):
+    """The entry's generator, loaded once per (checkpoint, device) for all sessions."""
+    if entry.error:
+        raise ckpt.CheckpointError(entry.error)
+    return cached_model(entry.location, device, stamp(entry.location))
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading held-out images…")
+def heldout(dataset: str, channels: int, size: int):
+    """The held-out split of a dataset, fitted to a model's image shape."""
+    return load_data(dataset, "test", size, channels)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def cached_classifier(dataset: str, device: str, root: str):
+    """(classifier, None), or (None, why not) when no classifier ships for this dataset."""
+    try:
+        return load_classifier(dataset, device, root=root), None
+    except ckpt.CheckpointError as e:
+        return None, str(e)
+
+
+def classifier(dataset: str, device: str):
+    """The dataset's shipped classifier from the app's weights folder: (classifier, None) or (None, why not)."""
+    return cached_classifier(dataset, device, str(weights_root()))
+
+
+def add_location() -> None:
+    """on_change of the sidebar's text box: remember a typed folder or hub repo id for this session."""
+    typed = st.session_state.get("new_location", "").strip()
+    extra = st.session_state.setdefault("extra_locations", [])
+    if typed and typed not in extra:
+        extra.append(typed)
+    st.session_state["new_location"] = ""
+
+
+def selection() -> Selection:
+    """Draw the shared sidebar (dataset, model, device) and return its choice. Every page calls this first.
+
+    The sidebar lives here rather than in app.py because Streamlit runs a page file on its own, without
+    app.py, whenever a folder named pages/ exists and st.navigation has not run yet in the process (the
+    first request after a start, and every AppTest run). Pages rebuild the sidebar with the same keys;
+    re-assigning the keys keeps their values when the user moves between pages.
+    """
+    st.set_page_config(layout="wide", page_icon=":material/auto_awesome:")
+    for key in ("dataset", "model", "device"):
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+    root = weights_root()
+    entries = discover(root) + [read_entry(loc, loc) for loc in st.session_state.get("extra_locations", [])]
+    usable = [e for e in entries if e.error is None]
+    with st.sidebar:
+        entry = None
+        if usable:
+            entry = pick_model(usable)
+        options = devices()
+        if st.session_state.get("device") not in options:
+            st.session_state["device"] = options[0]
+        device = st.radio("Device", options, key="device", horizontal=True,
+                          help="GPU (cuda) when this machine has one, else CPU.")
+        st.text_input("Add a checkpoint", key="new_location", on_change=add_location,
+                      placeholder="folder path or hub repo id (user/name)",
+                      help="A local checkpoint folder, or a model hub repo id; it is added for this session.")
+        for e in entries:
+            if e.error and e.location in st.session_state.get("extra_locations", []):
+                st.error(f"Could not add {e.key}: {e.error}")
+        st.caption(f"Checkpoints from `{root}` (set {WEIGHTS_ENV} to change).")
+    return Selection(entries, entry, device)
+
+
+def pick_model(usable: list[Entry]) -> Entry:
+    datasets = sorted({e.dataset for e in usable})
+    if st.session_state.get("dataset") not in datasets:  # e.g. its checkpoints were removed since
+        st.session_state["dataset"] = datasets[0]
+    dataset = st.selectbox("Dataset", datasets, key="dataset")
+    by_key = {e.key: e for e in usable if e.dataset == dataset}
+    if st.session_state.get("model") not in by_key:
+        st.session_state["model"] = next(iter(by_key))
+    return by_key[st.selectbox("Model", list(by_key), key="model", format_func=lambda k: by_key[k].label)]
+
+
+def require_model(sel: Selection) -> tuple[Entry, object]:
+    """The sidebar's model, loaded; stops the page with a message when there is none."""
+    if sel.entry is None:
+        no_models_message(sel)
+        st.stop()
+    return sel.entry, load(sel.entry, sel.device)
+
+
+def no_models_message(sel: Selection) -> None:
+    root = weights_root()
+    st.info(f"**No models yet.** No usable checkpoint was found in `{root}`.\n\n" + TRAIN_HINT.format(root=root))
+    for e in sel.entries:
+        if e.error:
+            st.error(f"{e.key}: {e.error}")
+
+
+def run_page(body) -> None:
+    """Run a page body; errors become a message on the page, never a traceback, and other pages keep working."""
+    try:
+        body()
+    except USER_ERRORS as e:
+        st.error(str(e))
+    except Exception as e:  # noqa: BLE001  (the page must survive anything a model or file throws)
+        log.exception("page failed")
+        st.error(f"Something went wrong on this page: {type(e).__name__}: {e}. "
+                 "The other pages still work; the server log has the details.")
+
+
+def picture(images: torch.Tensor, nrow: int = 8, width: int = 640):
+    """A grid of images in [-1, 1], upscaled with square pixels to about `width`, so small digits stay crisp."""
+    cols = max(1, min(nrow, images.shape[0]))
+    natural = cols * (images.shape[-1] + 2) + 2  # torchvision's make_grid with padding 2
+    return grid(images, nrow=nrow, scale=max(1, min(8, width // natural)))
+
+
+def params(model) -> int:
+    return sum(p.numel() for p in model.parameters())

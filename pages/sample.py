@@ -1,0 +1,38 @@
+"""Sample: a seeded grid from the sidebar's model, with truncation, a new-seed button and a PNG download."""
+import random
+
+import streamlit as st
+
+from genmodels.sampling import png_bytes, sample
+from pages._common import picture, require_model, run_page, selection
+
+COUNTS = [1, 4, 8, 16, 32, 64]
+
+
+def new_seed() -> None:
+    st.session_state["sample_seed"] = random.randrange(100_000)
+
+
+def body() -> None:
+    sel = selection()
+    entry, model = require_model(sel)
+    st.title(f"Sample · {entry.title}")
+    st.caption("Each image is the generator's output for one random code z drawn from N(0, I) with this seed."
+               + (" Conditional models cycle through the classes, one per image." if model.num_classes else ""))
+    left, right = st.columns([1, 2])
+    with left:
+        seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="sample_seed")
+        st.button("New seed", icon=":material/casino:", on_click=new_seed)
+        n = st.select_slider("Number of samples", COUNTS, value=32, key="sample_count")
+        truncation = st.slider("Truncation (temperature)", 0.0, 1.5, 1.0, 0.05, key="sample_truncation",
+                               help="Scales z: below 1 trades variety for typical-looking images, above 1 the opposite.")
+    images = sample(model, n, seed=int(seed), truncation=truncation)
+    nrow = model.num_classes if model.num_classes and n >= model.num_classes else min(8, n)
+    image = picture(images, nrow=nrow)
+    with right:
+        st.image(image, caption=f"{n} samples · seed {seed} · truncation {truncation:.2f}")
+        st.download_button("Download grid (PNG)", png_bytes(image), file_name=f"{entry.key.replace('/', '_')}_seed{seed}.png",
+                           mime="image/png")
+
+
+run_page(body)

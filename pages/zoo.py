@@ -1,0 +1,86 @@
+"""Model zoo: every checkpoint as a card with what it is, what it was trained on, and how well it does."""
+import streamlit as st
+import torch
+from PIL import Image
+
+from genmodels import checkpoint as ckpt
+from genmodels.registry import get_family
+from genmodels.sampling import sample
+from pages._common import Entry, load, no_models_message, params, picture, run_page, selection
+
+# One line a student can read in a minute; a family without one still gets its card.
+WHAT_IT_DOES = {
+    "vae": "Learns to compress an image into a small Gaussian code z and decode it back; sampling z gives new images.",
+    "gan": "A generator and a discriminator of plain dense layers play a game: one fakes, the other spots fakes.",
+    "dcgan": "The GAN game with convolutional networks, the recipe that made GANs train reliably.",
+    "wgan_gp": "A critic scores realism with a Wasserstein distance, kept smooth by a gradient penalty.",
+    "acgan": "The discriminator also names the class, so the generator learns to draw a requested class.",
+    "cgan": "Both networks are told the class: ask for a 7 and you get a 7.",
+}
+METRICS_SHOWN = [("ssim", "SSIM", "{:.3f}"), ("mse", "MSE", "{:.4f}"), ("fid", "FID", "{:.1f}")]
+
+
+def preview(entry: Entry, model):
+    path = ckpt.resolve(entry.location) / "preview.png"
+    if path.is_file():
+        with Image.open(path) as im:
+            return im.copy()
+    return picture(sample(model, 16, seed=0), nrow=8, width=320)
+
+
+def card(entry: Entry, device: str) -> None:
+    with st.container(border=True):
+        if entry.error:
+            st.markdown(f"**{entry.key}**")
+            st.error(f"This checkpoint cannot be used: {entry.error}")
+            return
+        family = get_family(entry.family)
+        st.markdown(f"### {family.title}\n{family.paper} · `{entry.key}`")
+        try:
+            model = load(entry, device)
+        except ckpt.CheckpointError as e:
+            st.error(f"This checkpoint cannot be loaded: {e}")
+            return
+        st.image(preview(entry, model), width="stretch")
+        if entry.family in WHAT_IT_DOES:
+            st.caption(WHAT_IT_DOES[entry.family])
+        data = entry.config.get("data", {})
+        training = entry.config.get("training", {})
+        st.markdown(f"**Data:** {data.get('dataset', '?')} · {data.get('source', 'source not recorded')}")
+        subset = " (a subset, not the full dataset)" if data.get("subset") else ""
+        st.markdown(f"**Parameters:** {params(model):,} · latent {model.latent_dim} · "
+                    f"{'conditional on ' + str(model.num_classes) + ' classes' if model.num_classes else 'unconditional'}"
+                    f"{subset}")
+        if training:
+            st.markdown(f"**Trained:** {training.get('epochs', 0):.3g} epochs, {training.get('steps', '?')} steps, "
+                        f"{training.get('wall_seconds', 0) / 60:.1f} min on {training.get('device_name', training.get('device', '?'))}")
+        metrics = (ckpt.read_optional_json(entry.location, ckpt.METRICS) or {}).get("metrics", {})
+        cols = st.columns(len(METRICS_SHOWN))
+        for col, (name, label, fmt) in zip(cols, METRICS_SHOWN):
+            m = metrics.get(name)
+            col.metric(label, fmt.format(m["value"]) if m else "n/a",
+                       help=m.get("protocol") if m else "Not measured for this checkpoint yet.")
+
+
+def body() -> None:
+    sel = selection()
+    st.title("Model zoo")
+    st.markdown(
+        "Six classic image generators, one interface: each turns a random code **z** (and, for conditional "
+        "models, a class label) into an image. Pick a model in the sidebar, then **Sample** it, walk its "
+        "**Latent explorer**, ask a conditional model for digits, **Reconstruct** your own drawing, and "
+        "compare their **Metrics**. SSIM and MSE measure how well held-out images are reproduced (higher / "
+        "lower is better); FID compares the statistics of generated and real images (lower is better).")
+    device_name = f"GPU ({torch.cuda.get_device_name()})" if sel.device == "cuda" else "CPU"
+    st.caption(f"Running on **{device_name}**; switch the device in the sidebar.")
+    if not sel.usable():
+        no_models_message(sel)
+        return
+    per_row = 3
+    for start in range(0, len(sel.entries), per_row):
+        for col, entry in zip(st.columns(per_row), sel.entries[start:start + per_row]):
+            with col:
+                card(entry, sel.device)
+
+
+run_page(body)

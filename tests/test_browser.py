@@ -1,0 +1,155 @@
+"""End to end: `streamlit run app.py` on a local port, driven by a real headless Chromium through Selenium.
+
+Each page is opened, a widget is moved, and the test waits for the new image. Screenshots go to
+$GENMODELS_SCREENSHOTS when set (docs/screenshots/ for the README), else to the test's tmp folder.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from app_fixtures import (CHROMEDRIVER, CHROMIUM, chrome, digit_png, free_port, image_sources, start_server,
+                          stop_server, wait_for_images, wait_idle, weights_dir)  # noqa: F401  (weights_dir: fixture)
+
+if not (CHROMIUM and CHROMEDRIVER):
+    message = "the browser test needs Debian's chromium and chromium-driver: run `make setup`"
+    if os.environ.get("CI"):
+        raise RuntimeError(message)  # in CI a missing browser is a broken setup, not a reason to skip
+    pytest.skip(message, allow_module_level=True)
+
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def app_url(weights_dir, tmp_path_factory):  # noqa: F811
+    port = free_port()
+    proc = start_server(weights_dir, port, tmp_path_factory.mktemp("server") / "streamlit.log")
+    yield f"http://127.0.0.1:{port}"
+    stop_server(proc)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    driver = chrome(tmp_path_factory.mktemp("chromium-profile"), height=1200)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    folder = Path(os.environ.get("GENMODELS_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def open_page(driver, url: str, images: int = 1) -> list[str]:
+    driver.get(url)
+    sources = wait_for_images(driver, images)
+    wait_idle(driver)
+    return image_sources(driver)
+
+
+def main_area(driver):
+    return driver.find_element(By.CSS_SELECTOR, '[data-testid="stMain"]')
+
+
+def page_text(driver) -> str:
+    return main_area(driver).text
+
+
+
+
+def type_and_wait(driver, selector: str, text: str, before: list[str], images: int = 1) -> None:
+    """Replace the text of the main area's first `selector` input, press Enter, wait for new images."""
+    element = main_area(driver).find_element(By.CSS_SELECTOR, selector)
+    element.send_keys(Keys.CONTROL, "a")
+    element.send_keys(text, Keys.ENTER)
+    wait_for_images(driver, images, different_from=before)
+    wait_idle(driver)
+
+
+def finish(driver, screenshot: Path) -> None:
+    """No traceback reached the page; then the screenshot."""
+    assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]'), "a traceback reached the page"
+    assert "Traceback" not in page_text(driver)
+    driver.save_screenshot(str(screenshot))
+
+
+def move_first_slider(driver, steps: int) -> None:
+    """Arrow keys on the page's first slider, as a keyboard user moves it (its range input is visually hidden)."""
+    slider = main_area(driver).find_element(By.CSS_SELECTOR, '[data-testid="stSlider"] input[type="range"]')
+    driver.execute_script("arguments[0].focus();", slider)
+    ActionChains(driver).send_keys(*[Keys.ARROW_RIGHT] * steps).perform()
+
+
+def test_model_zoo(browser, app_url, shots):
+    open_page(browser, app_url, images=3)
+    text = page_text(browser)
+    assert "Model zoo" in text and "DCGAN" in text and "VAE" in text and "CGAN" in text
+    assert "123.4" in text, "the FID from metrics.json is on the DCGAN card"
+    finish(browser, shots / "1_model_zoo.png")
+
+
+def test_sample_new_seed_changes_the_grid(browser, app_url, shots):
+    before = open_page(browser, f"{app_url}/sample")
+    type_and_wait(browser, '[data-testid="stNumberInput"] input', "5", before)
+    assert "seed 5" in page_text(browser)
+    finish(browser, shots / "2_sample.png")
+
+
+def test_latent_slider_updates_the_image(browser, app_url, shots):
+    before = open_page(browser, f"{app_url}/latent")
+    move_first_slider(browser, 8)
+    after = wait_for_images(browser, 1, different_from=before)
+    assert after[0] != before[0], "the edited image changed"
+    wait_idle(browser)
+    finish(browser, shots / "3_latent_explorer.png")
+
+
+def test_conditional_text_box_writes_digits(browser, app_url, shots):
+    before = open_page(browser, f"{app_url}/conditional", images=4)
+    assert "2 · sees" in page_text(browser), "each digit carries the classifier's verdict"
+    type_and_wait(browser, '[data-testid="stTextInput"] input', "1984", before, images=4)
+    assert "9 · sees" in page_text(browser)
+    finish(browser, shots / "4_conditional.png")
+
+
+def test_reconstruct_map_click_and_upload(browser, app_url, shots, tmp_path):
+    open_page(browser, f"{app_url}/reconstruct", images=9)
+    assert "mean SSIM" in page_text(browser)
+    point = WebDriverWait(browser, 30).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .scatterlayer .trace:nth-child(3) path.point"))[0]
+    before = image_sources(browser)
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", point)
+    ActionChains(browser).move_to_element(point).click().perform()
+    wait_for_images(browser, 1, different_from=before)
+    wait_idle(browser)
+    assert "(2): original · decoded mean" in page_text(browser), "clicking a class-2 point decodes that image"
+    finish(browser, shots / "5_reconstruct_map.png")
+
+    option = main_area(browser).find_element(By.XPATH, "//label[.//p[text()='Upload an image']]")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", option)
+    option.click()
+    upload = WebDriverWait(browser, 30).until(lambda d: d.find_element(By.CSS_SELECTOR, 'input[type="file"]'))
+    png = tmp_path / "digit.png"
+    png.write_bytes(digit_png())
+    upload.send_keys(str(png))
+    WebDriverWait(browser, 60).until(lambda d: "Converted:" in page_text(d))
+    wait_idle(browser)
+    assert "inverted" in page_text(browser)
+    finish(browser, shots / "6_reconstruct_upload.png")
+
+
+def test_metrics_page_draws_the_charts(browser, app_url, shots):
+    browser.get(f"{app_url}/metrics")
+    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot"))
+    wait_for_images(browser, 2)
+    wait_idle(browser)
+    text = page_text(browser)
+    assert "training history" in text and "Side by side" in text
+    finish(browser, shots / "7_metrics.png")
