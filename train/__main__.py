@@ -8,10 +8,10 @@ from pathlib import Path
 
 from genmodels.checkpoint import CheckpointError
 from genmodels.config import ConfigError
-from genmodels.data import DatasetUnavailable, dataset_names, load_data
+from genmodels.data import DatasetUnavailable, ImageData, dataset_names, load_data
 from genmodels.registry import family_names, get_family
 
-from .config import config_file, resolve_config
+from .config import RunConfig, config_file, resolve_config
 from .trainer import Trainer, TrainingDiverged
 
 
@@ -45,6 +45,17 @@ def list_known() -> None:
         print(f"  {path.parent.name} {path.stem}")
 
 
+def prepare(dataset: str, model: str, overrides: list[str], config: Path | None = None, data_root: Path | None = None,
+            download: bool = False, data: ImageData | None = None) -> tuple[RunConfig, ImageData]:
+    """The run config and training data of a run; `data` reuses images already loaded at the right shape."""
+    run = resolve_config(dataset, model, overrides, path=config)
+    if data is None or data.image_shape != run.model.image_shape:
+        data = load_data(dataset, "train", run.model.image_size, run.model.channels, data_root, download)
+    if get_family(model).conditional:  # the dataset decides how many classes there are
+        run = resolve_config(dataset, model, overrides, num_classes=data.num_classes, path=config)
+    return run, data
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.list:
@@ -59,11 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             overrides.append(f"train.{key}={value if flag != 'device' else repr(value)}")
     out = args.out or Path("runs") / args.dataset.replace(":", "_").replace("/", "_") / args.model
     try:
-        family = get_family(args.model)
-        run = resolve_config(args.dataset, args.model, overrides, path=args.config)
-        data = load_data(args.dataset, "train", run.model.image_size, run.model.channels, args.data_root, args.download)
-        if family.conditional:  # the dataset decides how many classes there are
-            run = resolve_config(args.dataset, args.model, overrides, num_classes=data.num_classes, path=args.config)
+        run, data = prepare(args.dataset, args.model, overrides, args.config, args.data_root, args.download)
         command = shlex.join(["python", "-m", "train", *(argv if argv is not None else sys.argv[1:])])
         trainer = Trainer(run, data, out, command=command)
         if (out / "resume").exists() and not args.resume:
