@@ -128,7 +128,7 @@ def heldout(dataset: str, channels: int, size: int):
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def cached_classifier(dataset: str, device: str, root: str):
+def cached_classifier(dataset: str, device: str, root: str, mtime: float):
     """(classifier, None), or (None, why not) when no classifier ships for this dataset."""
     try:
         return load_classifier(dataset, device, root=root), None
@@ -138,7 +138,8 @@ def cached_classifier(dataset: str, device: str, root: str):
 
 def classifier(dataset: str, device: str):
     """The dataset's shipped classifier from the app's weights folder: (classifier, None) or (None, why not)."""
-    return cached_classifier(dataset, device, str(weights_root()))
+    root = weights_root()
+    return cached_classifier(dataset, device, str(root), stamp(str(root / dataset / "classifier")))
 
 
 def add_location() -> None:
