@@ -138,3 +138,22 @@ def test_cli_errors_are_one_clear_line(args, message, tmp_path):
     result = cli(*args, "--out", str(tmp_path / "run"))
     assert result.returncode == 1
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_per_epoch_fid_keeps_the_best_epoch(tmp_path, mnist):
+    from genmodels.metrics.suite import classifier_fid
+
+    run = run_config("train.epochs=3", "train.fid_every=1", "train.fid_samples=300")
+    small = type(mnist)(mnist.images[:320], mnist.labels[:320], mnist.class_names, mnist.source, name="mnist")
+    trainer = Trainer(run, small, tmp_path)
+    trainer.fit()
+    history = json.loads((tmp_path / "checkpoint" / "history.json").read_text())
+    values = [e["classifier_fid"] for e in history["epochs"]]
+    assert len(values) == 3 and all(v > 0 for v in values)
+    best = history["best"]
+    assert best["metric"] == "classifier_fid" and best["value"] == min(values)
+    assert best["epoch"] == 1 + values.index(min(values))
+    kept = ckpt.load(tmp_path / "best")
+    assert kept.checkpoint["training"]["best"] == best
+    # recomputing the metric on the kept generator gives the logged value: it is that epoch's model
+    assert abs(classifier_fid(kept, "mnist", n=300) - best["value"]) < 1e-3 * best["value"]

@@ -36,10 +36,15 @@ class TrainConfig:
     precision: str = "auto"                   # auto | fp32 | bf16 | fp16 (auto: bf16 on CPU, AMP on CUDA)
     device: str = "auto"                      # auto (CUDA, then MPS, then CPU) | cpu | cuda | cuda:1 | mps
     threads: int = 0                          # CPU threads for torch (0: torch's default)
+    fid_every: int = 0                        # epochs between FIDs during training (0: off); the best epoch is kept in best/
+    fid_samples: int = 1000                   # generated (and, for inception, held-out real) images per FID
+    fid_features: str = "classifier"          # classifier (the dataset's shipped classifier; seconds on a CPU) | inception
 
     def __post_init__(self):
         if self.optimizer not in ("adam", "sgd"):
             raise ConfigError(f"train.optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        if self.fid_features not in ("classifier", "inception"):
+            raise ConfigError(f"train.fid_features must be 'classifier' or 'inception', got {self.fid_features!r}")
         if self.batch_size < 2:
             raise ConfigError("train.batch_size must be at least 2 (batch norm needs a batch)")
 

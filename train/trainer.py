@@ -7,10 +7,12 @@ A run folder holds:
   checkpoint/   the shippable checkpoint (config.json, model.safetensors, history.json, preview.png)
   resume/       everything else needed to continue: discriminator, optimisers, EMA, RNG, counters
   samples/      one preview grid per epoch
+  best/         with train.fid_every, the checkpoint of the epoch with the lowest FID so far
 """
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import sys
@@ -24,16 +26,19 @@ from tqdm import tqdm
 
 from genmodels import checkpoint as ckpt
 from genmodels.config import to_dict
-from genmodels.data import ImageData
+from genmodels.data import ImageData, load_data
 from genmodels.device import autocast, autocast_dtype, memory_format, pick_device
 from genmodels.objectives import OBJECTIVES, Batch
 from genmodels.registry import get_family
-from genmodels.sampling import grid
+from genmodels.sampling import grid, sample
 
 from . import distributed
 from .config import RunConfig
 
 PREVIEW_SEED = 1234
+# Settings a run may change when it is resumed: they do not change what the optimiser does.
+RESUMABLE_CHANGES = ("epochs", "max_steps", "device", "threads", "checkpoint_minutes", "checkpoint_every",
+                     "fid_every", "fid_samples", "fid_features")
 
 
 class TrainingDiverged(RuntimeError):
@@ -86,6 +91,11 @@ class Trainer:
         self.progress = Progress()
         self.history: list[dict] = []
         self.saved_step: int | None = None  # step of the last checkpoint written
+        self.best: dict | None = None  # {"epoch", "metric", "value"} of the lowest per-epoch FID
+        if cfg.fid_every and cfg.fid_features == "classifier" and self.world.is_main:
+            from genmodels.metrics.classifier import load_classifier
+
+            load_classifier(data.name)  # fail now, not after the first epoch, when the dataset has none
         self.preview_z = torch.randn(64, run.model.latent_dim, generator=torch.Generator().manual_seed(PREVIEW_SEED))
 
     # ---- setup -------------------------------------------------------------------------------
@@ -146,8 +156,10 @@ class Trainer:
                      **{k: sums[k] / counts[k] for k in sums}}
             self.history.append(entry)
             if self.world.is_main:
+                if epoch_done and cfg.fid_every and p.epoch % cfg.fid_every == 0:
+                    self.evaluate_epoch(entry, seconds)
                 self.write_preview()
-                ckpt.write_json(self.out / "checkpoint" / ckpt.HISTORY, {"epochs": self.history})
+                self.write_history()
                 print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()),
                       file=sys.stderr, flush=True)
             last = p.epoch >= cfg.epochs or self.reached_max_steps()
@@ -155,6 +167,44 @@ class Trainer:
                 self.save(seconds)
                 last_save = time.perf_counter()
         return self.out / "checkpoint"
+
+    def evaluate_epoch(self, entry: dict, seconds: float) -> None:
+        """Add this epoch's FID to its history entry; keep the best epoch's generator in best/."""
+        name, value = self.epoch_fid()
+        entry[name] = value
+        if self.best is None or value < self.best["value"]:
+            self.best = {"epoch": entry["epoch"], "metric": name, "value": value}
+            model = self.shipped
+            was_training = model.training
+            ckpt.save(model.eval(), self.out / "best", self.run.family, data=self.data_record(),
+                      training={**self.training_record(seconds), "best": self.best})
+            model.train(was_training)
+            ckpt.write_json(self.out / "best" / ckpt.HISTORY, {"epochs": self.history, "best": self.best})
+
+    def epoch_fid(self) -> tuple[str, float]:
+        """(metric name, value) for the shipped generator: classifier-feature FID or Inception FID."""
+        from genmodels.metrics import features, frechet, suite
+
+        cfg, model = self.run.train, self.shipped
+        if cfg.fid_features == "classifier":
+            return "classifier_fid", suite.classifier_fid(model, self.data.name, n=cfg.fid_samples)
+        c, size = model.image_shape[0], model.image_shape[1]
+        extractor = features.get_extractor(str(self.device))
+        n_real = min(cfg.fid_samples, len(self.heldout))
+        real = features.real_statistics(self.data.name, "test", c, size, n=n_real, extractor=extractor)
+        was_training = model.training
+        model.eval()
+        fake = extractor(sample(model, cfg.fid_samples, seed=0))
+        model.train(was_training)
+        return "fid", frechet.fid_from_stats(*frechet.feature_stats(fake), real["mu"], real["sigma"])
+
+    @functools.cached_property
+    def heldout(self) -> ImageData:
+        m = self.run.model
+        return load_data(self.data.name, "test", m.image_size, m.channels)
+
+    def write_history(self) -> None:
+        ckpt.write_json(self.out / "checkpoint" / ckpt.HISTORY, {"epochs": self.history, "best": self.best})
 
     def reached_max_steps(self) -> bool:
         return bool(self.run.train.max_steps) and self.progress.step >= self.run.train.max_steps
@@ -244,6 +294,9 @@ class Trainer:
         for path in (self.out / "samples" / name, self.out / "checkpoint" / "preview.png"):
             ckpt.atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
 
+    def data_record(self) -> dict:
+        return {k: v for k, v in self.data.describe().items() if k != "split"}
+
     def training_record(self, seconds: float) -> dict:
         p, cfg = self.progress, self.run.train
         return {"epochs": p.epoch + p.batch_in_epoch / max(1, len(self.data) // cfg.batch_size), "steps": p.step,
@@ -260,11 +313,10 @@ class Trainer:
         if not self.world.is_main:
             return
         self.save_resume_state()
-        out = self.out / "checkpoint"
-        data = {k: v for k, v in self.data.describe().items() if k != "split"}
         model = self.shipped
         model.eval()
-        ckpt.save(model, out, self.run.family, data=data, training=self.training_record(seconds))
+        ckpt.save(model, self.out / "checkpoint", self.run.family, data=self.data_record(),
+                  training=self.training_record(seconds))
         if model is self.G:
             model.train()
 
@@ -292,7 +344,7 @@ class Trainer:
         folder = self.out / "resume"
         ckpt.save_tensors(folder / "state.safetensors", tensors)
         ckpt.write_json(folder / "state.json", {"progress": vars(self.progress), "param_groups": groups,
-                                                "history": self.history, "run": self.run.to_dict()})
+                                                "history": self.history, "best": self.best, "run": self.run.to_dict()})
 
     def resume(self) -> bool:
         """Load resume/ if present. Returns whether there was anything to resume."""
@@ -302,7 +354,7 @@ class Trainer:
         meta = ckpt.read_json(folder / "state.json")
         saved, now = dict(meta["run"]), json.loads(json.dumps(self.run.to_dict()))  # tuples compare as lists
         for run in (saved, now):  # these may change between a run and its continuation
-            run["train"] = {k: v for k, v in run["train"].items() if k not in ("epochs", "max_steps", "device", "threads", "checkpoint_minutes", "checkpoint_every")}
+            run["train"] = {k: v for k, v in run["train"].items() if k not in RESUMABLE_CHANGES}
             run.pop("config_file", None)
         if saved != now:
             raise ckpt.CheckpointError(f"{folder / 'state.json'} was written by a run with another config; "
@@ -326,5 +378,6 @@ class Trainer:
             torch.cuda.set_rng_state(tensors["rng.cuda"].cpu(), self.device)
         self.progress = Progress(**meta["progress"])
         self.history = meta["history"]
+        self.best = meta.get("best")
         self.saved_step = self.progress.step
         return True
