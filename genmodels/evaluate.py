@@ -1,0 +1,111 @@
+"""Compute every metric that applies to a checkpoint and write metrics.json beside it.
+
+    python -m genmodels.evaluate CHECKPOINT [--n N] [--ref train|test] [--json]
+
+FID and KID for every model; SSIM and MSE of held-out images (VAE: reconstruction, GANs: projection);
+nearest-training-image distance (memorisation); conditional accuracy for conditional models; classifier
+FID where the dataset has a shipped classifier. Each value is stored with its protocol.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from . import checkpoint as ckpt
+from .checkpoint import CheckpointError
+from .device import pick_device
+from .metrics import suite
+from .metrics.features import get_extractor
+
+
+def evaluate(location: str | Path, n: int = 1000, ref_split: str = "test", seed: int = 0, device: str | None = None,
+             n_projection: int = 100, projection_steps: int = 200, only: list[str] | None = None,
+             write: bool = True) -> dict:
+    """The metrics.json dict of a checkpoint (written beside it unless write=False)."""
+    start = time.time()
+    dev = pick_device(device)
+    model = ckpt.load(location, dev)
+    wanted = set(only) if only else None
+
+    def want(*names: str) -> bool:
+        return wanted is None or bool(wanted.intersection(names))
+
+    metrics: dict = {}
+    skipped: dict = {}
+    if want("fid", "kid"):
+        with tqdm(desc="Inception features", unit="img", file=sys.stderr) as bar:
+            metrics |= suite.fid_kid(model, n, ref_split, seed, get_extractor(str(dev)), progress=bar.update)
+    if want("ssim", "mse"):
+        steps = 0 if hasattr(model, "encode") else projection_steps * -(-n_projection // 100)
+        with tqdm(desc="reconstruction" if not steps else "projection", total=steps or None, unit="step",
+                  file=sys.stderr) as bar:
+            metrics |= suite.reconstruction(model, n_projection, seed, projection_steps, progress=bar.update)
+    if want("nn_distance"):
+        metrics |= suite.nn_distance(model, n, seed)
+    if want("conditional_accuracy", "classifier_fid"):
+        try:
+            if model.num_classes and want("conditional_accuracy"):
+                metrics |= suite.conditional_accuracy(model, n, seed)
+            if want("classifier_fid"):
+                metrics |= suite.classifier_fid_entry(model, n, seed, ref_split)
+        except CheckpointError as e:
+            skipped["classifier"] = str(e)
+    result = {
+        "checkpoint": str(Path(model.checkpoint_dir).resolve()),
+        "computed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else str(dev),
+        "seconds": round(time.time() - start, 1),
+        "metrics": metrics,
+    }
+    if skipped:
+        result["skipped"] = skipped
+    if write:
+        ckpt.write_json(Path(model.checkpoint_dir) / ckpt.METRICS, result)
+    return result
+
+
+def table(result: dict) -> str:
+    rows = [("metric", "value", "n", "ref", "seconds")]
+    for name, m in result["metrics"].items():
+        value = f"{m['value']:.4f}" + (f" ± {m['std']:.4f}" if "std" in m else "")
+        rows.append((name, value, str(m.get("n", "")), m.get("ref_split", ""), f"{m['seconds']:.1f}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append(f"\n{result['checkpoint']} on {result['device']}, {result['seconds']:.0f} s")
+    lines += [f"{name}: {m['protocol']}" for name, m in result["metrics"].items()]
+    lines += [f"skipped {k}: {v}" for k, v in result.get("skipped", {}).items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m genmodels.evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoint", help="checkpoint folder (config.json + model.safetensors) or hub repo id")
+    parser.add_argument("--n", type=int, default=1000, help="generated samples for FID/KID/accuracy/memorisation")
+    parser.add_argument("--ref", choices=("train", "test"), default="test", help="real split FID/KID compare against")
+    parser.add_argument("--n-projection", type=int, default=100, help="held-out images reconstructed or projected")
+    parser.add_argument("--projection-steps", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: the best available)")
+    parser.add_argument("--only", default=None, help="comma-separated metric names to compute")
+    parser.add_argument("--json", action="store_true", help="print metrics.json instead of a table")
+    args = parser.parse_args(argv)
+    try:
+        result = evaluate(args.checkpoint, args.n, args.ref, args.seed, args.device, args.n_projection,
+                          args.projection_steps, args.only.split(",") if args.only else None)
+    except (CheckpointError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2) if args.json else table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
