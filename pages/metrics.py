@@ -8,7 +8,8 @@ from genmodels import checkpoint as ckpt
 from genmodels.sampling import sample
 from pages._common import Entry, load, params, picture, run_page, selection
 
-BOOKKEEPING = {"epoch", "step", "images_seen", "seconds", "images_per_sec", "classifier_fid"}
+BOOKKEEPING = {"epoch", "step", "images_seen", "seconds", "images_per_sec"}
+EPOCH_FIDS = {"classifier_fid": "classifier-FID", "fid": "FID"}  # what the trainer may log per epoch
 METRIC_ORDER = ["fid", "kid", "classifier_fid", "ssim", "mse", "conditional_accuracy", "nn_distance"]
 
 
@@ -17,33 +18,37 @@ def metrics_of(entry: Entry) -> dict:
 
 
 def history_chart(entry: Entry) -> None:
-    epochs = (ckpt.read_optional_json(entry.location, ckpt.HISTORY) or {}).get("epochs", [])
+    history = ckpt.read_optional_json(entry.location, ckpt.HISTORY) or {}
+    epochs = history.get("epochs", [])
     if not epochs:
         st.info(f"{entry.key} has no history.json: it was not trained by this project's trainer.")
         return
     x = [e["epoch"] for e in epochs]
-    scalars = sorted({k for e in epochs for k, v in e.items() if k not in BOOKKEEPING and isinstance(v, (int, float))})
-    fid = [e.get("classifier_fid") for e in epochs]
+    scalars = sorted({k for e in epochs for k, v in e.items()
+                      if k not in BOOKKEEPING | set(EPOCH_FIDS) and isinstance(v, (int, float))})
+    key = (history.get("best") or {}).get("metric", "classifier_fid")
+    label = EPOCH_FIDS.get(key, key)
+    fid = [e.get(key) for e in epochs]
     has_fid = any(v is not None for v in fid)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     for name in scalars:
         fig.add_trace(go.Scatter(x=x, y=[e.get(name) for e in epochs], name=name, mode="lines+markers"))
     if has_fid:
-        fig.add_trace(go.Scatter(x=x, y=fid, name="classifier-FID", mode="lines+markers",
+        fig.add_trace(go.Scatter(x=x, y=fid, name=label, mode="lines+markers",
                                  line=dict(dash="dot", color="black")), secondary_y=True)
         best = min((v, ep) for v, ep in zip(fid, x) if v is not None)
         fig.add_trace(go.Scatter(x=[best[1]], y=[best[0]], name=f"best epoch {best[1]:g}", mode="markers",
                                  marker=dict(symbol="star", size=16, color="gold", line=dict(color="black", width=1))),
                       secondary_y=True)
         fig.add_vline(x=best[1], line_dash="dash", line_color="gray")
-        fig.update_yaxes(title_text="classifier-FID (lower is better)", secondary_y=True)
+        fig.update_yaxes(title_text=f"{label} (lower is better)", secondary_y=True)
     fig.update_layout(height=380, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="epoch", yaxis_title="loss",
                       title=f"{entry.label}: training history")
     st.plotly_chart(fig, key=f"history_{entry.key}")
     last = epochs[-1]
     st.caption(f"{last['step']} steps, {last['images_seen']:,} images in {last['seconds'] / 60:.1f} min "
                f"({last.get('images_per_sec', 0):.0f} images/s in the last epoch)"
-               + (f"; best classifier-FID {best[0]:.2f} at epoch {best[1]:g}" if has_fid else "; no classifier-FID was logged"))
+               + (f"; best {label} {best[0]:.2f} at epoch {best[1]:g}" if has_fid else f"; no {label} was logged"))
 
 
 def tables(entries: list[Entry]) -> None:

@@ -46,11 +46,10 @@ def card(entry: Entry, device: str) -> None:
             st.caption(WHAT_IT_DOES[entry.family])
         data = entry.config.get("data", {})
         training = entry.config.get("training", {})
-        st.markdown(f"**Data:** {data.get('dataset', '?')} · {data.get('source', 'source not recorded')}")
-        subset = " (a subset, not the full dataset)" if data.get("subset") else ""
+        subset = " · **trained on a subset of the dataset**" if data.get("subset") else ""
+        st.markdown(f"**Data:** {data.get('dataset', '?')} · {data.get('source', 'source not recorded')}{subset}")
         st.markdown(f"**Parameters:** {params(model):,} · latent {model.latent_dim} · "
-                    f"{'conditional on ' + str(model.num_classes) + ' classes' if model.num_classes else 'unconditional'}"
-                    f"{subset}")
+                    f"{'conditional on ' + str(model.num_classes) + ' classes' if model.num_classes else 'unconditional'}")
         if training:
             st.markdown(f"**Trained:** {training.get('epochs', 0):.3g} epochs, {training.get('steps', '?')} steps, "
                         f"{training.get('wall_seconds', 0) / 60:.1f} min on {training.get('device_name', training.get('device', '?'))}")

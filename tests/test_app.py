@@ -205,7 +205,8 @@ def test_sidebar_accepts_a_folder_and_rejects_a_bad_repo_id(monkeypatch, weights
     assert "### DCGAN" in texts(at)
 
 
-def test_history_marks_the_best_classifier_fid_epoch(monkeypatch, weights_dir, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("metric,label", [("classifier_fid", "classifier-FID"), ("fid", "FID")])
+def test_history_marks_the_best_fid_epoch(metric, label, monkeypatch, weights_dir, tmp_path):  # noqa: F811
     import shutil
 
     from genmodels import checkpoint as ckpt
@@ -213,10 +214,12 @@ def test_history_marks_the_best_classifier_fid_epoch(monkeypatch, weights_dir, t
     folder = tmp_path / "w" / "mnist" / "dcgan"
     shutil.copytree(weights_dir / "mnist" / "dcgan", folder)
     logged = ckpt.read_json(folder / ckpt.HISTORY)["epochs"][-1]
-    # Three epochs as the trainer logs them once it measures classifier-FID per epoch.
-    ckpt.write_json(folder / ckpt.HISTORY, {"epochs": [
-        {**logged, "epoch": i + 1, "classifier_fid": fid} for i, fid in enumerate([30.0, 12.5, 18.0])]})
+    # Three epochs as the trainer logs them when it measures FID per epoch (classifier or Inception features).
+    ckpt.write_json(folder / ckpt.HISTORY, {
+        "epochs": [{**logged, "epoch": i + 1, metric: fid} for i, fid in enumerate([30.0, 12.5, 18.0])],
+        "best": {"epoch": 2, "metric": metric, "value": 12.5}})
     at = open_app(monkeypatch, tmp_path / "w", "metrics")
-    assert "best classifier-FID 12.50 at epoch 2" in texts(at)
+    assert f"best {label} 12.50 at epoch 2" in texts(at)
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert label in [trace.get("name") for trace in spec["data"]]
     assert "best epoch 2" in [trace.get("name") for trace in spec["data"]]

@@ -1,6 +1,7 @@
 """The seed recipes (CIFAR-10 at 32/64 px, image folders at 64 px) run end to end on small images made here."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -45,7 +46,7 @@ def faces(tmp_path_factory):
     """A flat folder of 80x60 'faces' (no classes), as anime-face folders come."""
     root = tmp_path_factory.mktemp("faces")
     rng = np.random.default_rng(1)
-    for i in range(24):
+    for i in range(48):  # 46 train / 2 held out
         Image.fromarray(class_image(i % 10, rng, 80)[:60]).save(root / f"{i:03d}.jpg")
     return root
 
@@ -85,3 +86,27 @@ def test_recipe_trains_and_checkpoints(recipe, cifar_root, faces, tmp_path):
     labels = torch.arange(2) if model.num_classes else None
     with torch.no_grad():
         assert model.generate(torch.randn(2, model.latent_dim), labels).shape == (2, 3, expected_size, expected_size)
+
+
+def train_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "train", *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_per_epoch_inception_fid_on_an_image_folder(faces, tmp_path):
+    # 46 images, batch 8: an epoch is 5 steps; Inception FID of 4 samples against the 2 held-out faces
+    out = tmp_path / "run"
+    result = train_cli(f"folder:{faces}", "dcgan", "--max-steps", "5", "--batch-size", "8", "--out", str(out),
+                       "--set", "train.fid_samples=4", "--set", "model.width=8", "--set", "model.d_width=8")
+    assert result.returncode == 0, result.stderr
+    history = json.loads((out / "checkpoint" / "history.json").read_text())
+    assert history["epochs"][0]["fid"] > 0 and history["best"]["metric"] == "fid"
+    assert ckpt.load(out / "best").checkpoint["training"]["best"]["value"] == history["epochs"][0]["fid"]
+
+
+def test_per_epoch_fid_refuses_a_held_out_split_too_small(tmp_path):
+    rng = np.random.default_rng(2)
+    for i in range(20):  # 5% held out: one image, and a covariance needs two
+        Image.fromarray(class_image(i % 10, rng)).save(tmp_path / f"{i}.png")
+    result = train_cli(f"folder:{tmp_path}", "vae", "--max-steps", "1", "--out", str(tmp_path / "run"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "per-epoch FID needs at least 2 held-out images" in result.stderr and "train.fid_every=0" in result.stderr

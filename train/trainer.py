@@ -25,7 +25,7 @@ from torch import nn
 from tqdm import tqdm
 
 from genmodels import checkpoint as ckpt
-from genmodels.config import to_dict
+from genmodels.config import ConfigError, to_dict
 from genmodels.data import ImageData, load_data
 from genmodels.device import autocast, autocast_dtype, memory_format, pick_device
 from genmodels.objectives import OBJECTIVES, Batch
@@ -92,10 +92,14 @@ class Trainer:
         self.history: list[dict] = []
         self.saved_step: int | None = None  # step of the last checkpoint written
         self.best: dict | None = None  # {"epoch", "metric", "value"} of the lowest per-epoch FID
-        if cfg.fid_every and cfg.fid_features == "classifier" and self.world.is_main:
-            from genmodels.metrics.classifier import load_classifier
+        if cfg.fid_every and self.world.is_main:  # fail now, not after the first epoch
+            if cfg.fid_features == "classifier":
+                from genmodels.metrics.classifier import load_classifier
 
-            load_classifier(data.name)  # fail now, not after the first epoch, when the dataset has none
+                load_classifier(data.name)
+            elif len(self.heldout) < 2:
+                raise ConfigError(f"per-epoch FID needs at least 2 held-out images and {data.name} has "
+                                  f"{len(self.heldout)}: add images or set train.fid_every=0")
         self.preview_z = torch.randn(64, run.model.latent_dim, generator=torch.Generator().manual_seed(PREVIEW_SEED))
 
     # ---- setup -------------------------------------------------------------------------------
