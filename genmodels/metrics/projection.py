@@ -74,7 +74,7 @@ def project(model, targets: torch.Tensor, labels: torch.Tensor | None = None, st
             best_loss = torch.where(better, loss.detach(), best_loss)
             best_z[better] = z.detach()[better]
             if callback is not None:
-                callback(step, steps, float(loss.mean()))
+                callback(step, steps, float(loss.detach().mean()))
             if step == steps:  # the last forward pass only scores the final z
                 break
             for group in opt.param_groups:
