@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from genmodels import checkpoint as ckpt
+from interrupt import kill_after_step
 from genmodels.config import ConfigError
 from train import sweep
 from train.config import resolve_config
@@ -157,17 +154,8 @@ def test_rerun_skips_done_trials_and_picks_up_metrics_computed_later(finished_sw
 def test_killed_sweep_resumes_its_interrupted_trial(tmp_path):
     spec = write_spec(tmp_path, TINY + "train.max_steps = 5\ntrain.checkpoint_minutes = 0\n[grid]\ntrain.lr = [2e-4]")
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "train.sweep", str(spec), "--out", str(out)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = out / "trial-000" / "resume" / "state.json"  # checkpoint_minutes = 0: written after every step
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if state.exists() and json.loads(state.read_text())["progress"]["step"] >= 2:
-            break
-        time.sleep(0.2)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    killed_at = json.loads(state.read_text())["progress"]["step"]
+    killed_at = kill_after_step([sys.executable, "-m", "train.sweep", str(spec), "--out", str(out)], ROOT, state, 2)
     assert 2 <= killed_at < 5
     assert json.loads((out / "trial-000" / "trial.json").read_text())["status"] == "running"
     results = sweep.run_sweep(spec, out)

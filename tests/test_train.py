@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,6 +12,7 @@ import torch
 
 from genmodels import checkpoint as ckpt
 from genmodels.data import load_data
+from interrupt import kill_after_step
 from train.config import resolve_config
 from train.trainer import Trainer, TrainingDiverged
 
@@ -88,17 +87,8 @@ def test_killed_cli_run_resumes_from_its_last_checkpoint(tmp_path):
     args = ["mnist", "dcgan", "--batch-size", "32", "--out", str(out), "--set", "model.width=16",
             "--set", "train.checkpoint_minutes=0"]  # checkpoint after every iteration
     started = time.time()
-    proc = subprocess.Popen([sys.executable, "-m", "train", *args, "--max-steps", "1000"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = out / "resume" / "state.json"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if state.exists() and json.loads(state.read_text())["progress"]["step"] >= 3:
-            break
-        time.sleep(0.2)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    killed_at = json.loads(state.read_text())["progress"]["step"]
+    killed_at = kill_after_step([sys.executable, "-m", "train", *args, "--max-steps", "1000"], ROOT, state, 3)
     assert 3 <= killed_at < 1000
     ckpt.load(out / "checkpoint")
     result = cli(*args, "--max-steps", str(killed_at + 5), "--resume")
