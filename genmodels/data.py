@@ -37,6 +37,7 @@ class ImageData:
     name: str = ""
     split: str = "train"
     info: dict = field(default_factory=dict)
+    root: Path | None = None        # the data folder it was loaded from, so other splits come from the same place
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -280,5 +281,5 @@ def load_data(name: str, split: str = "train", image_size: int | None = None, ch
     else:
         data = LOADERS[name](split, root, download)
         data.images = fit_images(data.images, image_size, channels)
-    data.name, data.split = name, split
+    data.name, data.split, data.root = name, split, root
     return data

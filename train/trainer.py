@@ -192,20 +192,27 @@ class Trainer:
         cfg, model = self.run.train, self.shipped
         if cfg.fid_features == "classifier":
             return "classifier_fid", suite.classifier_fid(model, self.data.name, n=cfg.fid_samples)
-        c, size = model.image_shape[0], model.image_shape[1]
         extractor = features.get_extractor(str(self.device))
-        n_real = min(cfg.fid_samples, len(self.heldout))
-        real = features.real_statistics(self.data.name, "test", c, size, n=n_real, extractor=extractor)
         was_training = model.training
         model.eval()
         fake = extractor(sample(model, cfg.fid_samples, seed=0))
         model.train(was_training)
-        return "fid", frechet.fid_from_stats(*frechet.feature_stats(fake), real["mu"], real["sigma"])
+        return "fid", frechet.fid_from_stats(*frechet.feature_stats(fake), *self.heldout_inception_stats)
 
     @functools.cached_property
     def heldout(self) -> ImageData:
+        """The held-out split, from the same data folder as the training split."""
         m = self.run.model
-        return load_data(self.data.name, "test", m.image_size, m.channels)
+        return load_data(self.data.name, "test", m.image_size, m.channels, root=self.data.root)
+
+    @functools.cached_property
+    def heldout_inception_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, sigma) of Inception features of up to fid_samples held-out images, once per run."""
+        from genmodels.metrics import features, frechet
+
+        n = min(self.run.train.fid_samples, len(self.heldout))
+        images = self.heldout.images[features.subset(len(self.heldout), n)]
+        return frechet.feature_stats(features.get_extractor(str(self.device))(images))
 
     def write_history(self) -> None:
         ckpt.write_json(self.out / "checkpoint" / ckpt.HISTORY, {"epochs": self.history, "best": self.best})
