@@ -1,12 +1,24 @@
 """Sampling helpers over the generator interface: seeded latents, grids, interpolation, label grids."""
 from __future__ import annotations
 
+import contextlib
 import io
 
 import torch
 from PIL import Image
 
 from .data import to_uint8
+
+
+@contextlib.contextmanager
+def eval_mode(model):
+    """Run a block with the model in eval mode (batch norm on running statistics), then restore its mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def latents(model, n: int, seed: int = 0, truncation: float = 1.0) -> torch.Tensor:

@@ -30,7 +30,7 @@ from genmodels.data import ImageData, load_data
 from genmodels.device import autocast, autocast_dtype, memory_format, pick_device
 from genmodels.objectives import OBJECTIVES, Batch
 from genmodels.registry import get_family
-from genmodels.sampling import grid, sample
+from genmodels.sampling import eval_mode, grid, sample
 
 from . import distributed
 from .config import RunConfig
@@ -178,11 +178,8 @@ class Trainer:
         entry[name] = value
         if self.best is None or value < self.best["value"]:
             self.best = {"epoch": entry["epoch"], "metric": name, "value": value}
-            model = self.shipped
-            was_training = model.training
-            ckpt.save(model.eval(), self.out / "best", self.run.family, data=self.data_record(),
+            ckpt.save(self.shipped, self.out / "best", self.run.family, data=self.data_record(),
                       training={**self.training_record(seconds), "best": self.best})
-            model.train(was_training)
             ckpt.write_json(self.out / "best" / ckpt.HISTORY, {"epochs": self.history, "best": self.best})
 
     def epoch_fid(self) -> tuple[str, float]:
@@ -193,10 +190,8 @@ class Trainer:
         if cfg.fid_features == "classifier":
             return "classifier_fid", suite.classifier_fid(model, self.data.name, n=cfg.fid_samples)
         extractor = features.get_extractor(str(self.device))
-        was_training = model.training
-        model.eval()
-        fake = extractor(sample(model, cfg.fid_samples, seed=0))
-        model.train(was_training)
+        with eval_mode(model):
+            fake = extractor(sample(model, cfg.fid_samples, seed=0))
         return "fid", frechet.fid_from_stats(*frechet.feature_stats(fake), *self.heldout_inception_stats)
 
     @functools.cached_property
@@ -288,16 +283,12 @@ class Trainer:
 
     @torch.no_grad()
     def preview(self) -> torch.Tensor:
-        model = self.shipped
-        was_training = model.training
-        model.eval()
         z = self.preview_z.to(self.device)
         labels = None
         if self.run.model.num_classes:
             labels = torch.arange(len(z), device=self.device) % self.run.model.num_classes
-        images = model.generate(z, labels).cpu()
-        model.train(was_training)
-        return images
+        with eval_mode(self.shipped) as model:
+            return model.generate(z, labels).cpu()
 
     def write_preview(self) -> None:
         image = grid(self.preview(), nrow=self.run.model.num_classes or 8)
@@ -324,12 +315,8 @@ class Trainer:
         if not self.world.is_main:
             return
         self.save_resume_state()
-        model = self.shipped
-        model.eval()
-        ckpt.save(model, self.out / "checkpoint", self.run.family, data=self.data_record(),
+        ckpt.save(self.shipped, self.out / "checkpoint", self.run.family, data=self.data_record(),
                   training=self.training_record(seconds))
-        if model is self.G:
-            model.train()
 
     # ---- resume ------------------------------------------------------------------------------
 

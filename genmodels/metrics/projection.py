@@ -18,6 +18,8 @@ from typing import Callable
 
 import torch
 
+from ..sampling import eval_mode
+
 LR_RAMPUP, LR_RAMPDOWN = 0.05, 0.25   # fractions of the run (Karras et al. 2020, projector.py)
 PROTOCOL = ("projection: Adam on z (lr {lr}, {steps} steps, StyleGAN2 projector lr schedule) minimising pixel MSE, "
             "best of {restarts} restarts from seeded N(0, I); conditional models get the true label")
@@ -60,31 +62,30 @@ def project(model, targets: torch.Tensor, labels: torch.Tensor | None = None, st
     else:
         labels = None
     n = targets.shape[0]
-    was_training = model.training
-    model.eval()  # batch norm on running statistics: each image's projection is independent of the batch
-    z = initial_latents(model, targets, restarts, seed).requires_grad_(True)
-    goal = targets.repeat(restarts, 1, 1, 1)
-    opt = torch.optim.Adam([z], lr=lr, betas=(0.9, 0.999))
-    best_loss = torch.full((restarts * n,), math.inf, device=device)
-    best_z = z.detach().clone()
-    with torch.enable_grad():
-        for step in range(steps + 1):
-            loss = (model.generate(z, labels) - goal).square().flatten(1).mean(1)
-            better = loss.detach() < best_loss
-            best_loss = torch.where(better, loss.detach(), best_loss)
-            best_z[better] = z.detach()[better]
-            if callback is not None:
-                callback(step, steps, float(loss.detach().mean()))
-            if step == steps:  # the last forward pass only scores the final z
-                break
-            for group in opt.param_groups:
-                group["lr"] = lr * lr_schedule(step / steps)
-            # Only z's gradient is needed: autograd.grad skips the generator's weight gradients.
-            (z.grad,) = torch.autograd.grad(loss.sum(), [z])
-            opt.step()
-    pick = best_loss.view(restarts, n).argmin(0) * n + torch.arange(n, device=device)
-    z_best = best_z[pick]
-    with torch.no_grad():
-        images = model.generate(z_best, None if labels is None else labels[:n])
-    model.train(was_training)
+    # batch norm on running statistics: each image's projection is independent of the batch
+    with eval_mode(model):
+        z = initial_latents(model, targets, restarts, seed).requires_grad_(True)
+        goal = targets.repeat(restarts, 1, 1, 1)
+        opt = torch.optim.Adam([z], lr=lr, betas=(0.9, 0.999))
+        best_loss = torch.full((restarts * n,), math.inf, device=device)
+        best_z = z.detach().clone()
+        with torch.enable_grad():
+            for step in range(steps + 1):
+                loss = (model.generate(z, labels) - goal).square().flatten(1).mean(1)
+                better = loss.detach() < best_loss
+                best_loss = torch.where(better, loss.detach(), best_loss)
+                best_z[better] = z.detach()[better]
+                if callback is not None:
+                    callback(step, steps, float(loss.detach().mean()))
+                if step == steps:  # the last forward pass only scores the final z
+                    break
+                for group in opt.param_groups:
+                    group["lr"] = lr * lr_schedule(step / steps)
+                # Only z's gradient is needed: autograd.grad skips the generator's weight gradients.
+                (z.grad,) = torch.autograd.grad(loss.sum(), [z])
+                opt.step()
+        pick = best_loss.view(restarts, n).argmin(0) * n + torch.arange(n, device=device)
+        z_best = best_z[pick]
+        with torch.no_grad():
+            images = model.generate(z_best, None if labels is None else labels[:n])
     return z_best, images

@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 
 from ..data import load_data, to_float
-from ..sampling import sample
+from ..sampling import eval_mode, sample
 from . import image, memorisation, projection
 from .classifier import load_classifier
 from .features import InceptionExtractor, get_extractor, real_statistics, subset
@@ -147,12 +147,8 @@ def classifier_fid(model, dataset: str | None = None, n: int = 1000, seed: int =
     """
     dataset = dataset or model_dataset(model)
     device = str(next(model.parameters()).device)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         images = generated(model, n, seed)[0]
-    finally:
-        model.train(was_training)
     c, size = model.image_shape[0], model.image_shape[1]
     fake = cached_classifier(dataset, device).features(images)
     return fid_from_stats(*feature_stats(fake), *real_classifier_stats(dataset, ref_split, c, size, device))
