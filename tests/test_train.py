@@ -147,3 +147,22 @@ def test_per_epoch_fid_keeps_the_best_epoch(tmp_path, mnist):
     assert kept.checkpoint["training"]["best"] == best
     # recomputing the metric on the kept generator gives the logged value: it is that epoch's model
     assert abs(classifier_fid(kept, "mnist", n=300) - best["value"]) < 1e-3 * best["value"]
+
+
+def test_conditional_model_logs_per_epoch_label_accuracy(tmp_path, mnist):
+    from genmodels.metrics.classifier import load_classifier
+    from genmodels.sampling import sample
+
+    run = resolve_config("mnist", "cgan", ["model.width=16", "model.d_width=16", "train.batch_size=32",
+                                           "train.epochs=2", "train.fid_every=1", "train.fid_samples=200"])
+    small = type(mnist)(mnist.images[:256], mnist.labels[:256], mnist.class_names, mnist.source, name="mnist")
+    Trainer(run, small, tmp_path).fit()
+    history = json.loads((tmp_path / "checkpoint" / "history.json").read_text())
+    accuracies = [e["conditional_accuracy"] for e in history["epochs"]]
+    assert len(accuracies) == 2 and all(0 <= a <= 1 for a in accuracies)
+    # the logged value is the classifier's verdict on that epoch's samples, recomputed here by hand
+    model = ckpt.load(tmp_path / "checkpoint")
+    labels = torch.arange(200) % 10
+    images = sample(model.eval(), 200, seed=0, labels=labels)
+    expected = float((load_classifier("mnist").predict(images) == labels).float().mean())
+    assert accuracies[-1] == pytest.approx(expected, abs=1e-9)

@@ -176,6 +176,9 @@ class Trainer:
         """Add this epoch's FID to its history entry; keep the best epoch's generator in best/."""
         name, value = self.epoch_fid()
         entry[name] = value
+        if self.run.train.fid_features == "classifier" and self.shipped.num_classes:
+            from genmodels.metrics import suite
+            entry["conditional_accuracy"] = suite.label_accuracy(self.shipped, self.data.name, self.run.train.fid_samples)
         if self.best is None or value < self.best["value"]:
             self.best = {"epoch": entry["epoch"], "metric": name, "value": value}
             ckpt.save(self.shipped, self.out / "best", self.run.family, data=self.data_record(),

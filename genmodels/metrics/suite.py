@@ -107,13 +107,20 @@ def cached_classifier(dataset: str, device: str):
     return load_classifier(dataset, device)
 
 
+def label_accuracy(model, dataset: str, n: int = 1000, seed: int = 0) -> float:
+    """Share of a conditional model's samples (eval mode, classes cycled) that the dataset's classifier
+    assigns the class they were asked for."""
+    with eval_mode(model):
+        images, labels = generated(model, n, seed)
+    clf = cached_classifier(dataset, str(next(model.parameters()).device))
+    return float((clf.predict(images) == labels).float().mean())
+
+
 def conditional_accuracy(model, n: int = 1000, seed: int = 0) -> dict:
-    """Share of a conditional model's samples that the dataset's classifier assigns the class they were asked for."""
     start = time.time()
     dataset = model_dataset(model)
     clf = cached_classifier(dataset, str(next(model.parameters()).device))
-    images, labels = generated(model, n, seed)
-    acc = float((clf.predict(images) == labels).float().mean())
+    acc = label_accuracy(model, dataset, n, seed)
     return {"conditional_accuracy": entry(
         acc, f"share of {n} samples (classes cycled) that the shipped {dataset} classifier (held-out accuracy "
              f"{clf.metrics['accuracy']['value']:.4f}) labels as the class asked for", start,
@@ -164,5 +171,5 @@ def classifier_fid_entry(model, n: int = 1000, seed: int = 0, ref_split: str = "
                                     n=n, ref_split=ref_split, seed=seed)}
 
 
-__all__ = ["fid_kid", "reconstruction", "conditional_accuracy", "nn_distance", "classifier_fid",
+__all__ = ["fid_kid", "reconstruction", "label_accuracy", "conditional_accuracy", "nn_distance", "classifier_fid",
            "classifier_fid_entry"]
