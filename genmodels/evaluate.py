@@ -57,10 +57,18 @@ def evaluate(location: str | Path, n: int = 1000, ref_split: str = "test", seed:
                 metrics |= suite.classifier_fid_entry(model, n, seed, ref_split)
         except CheckpointError as e:
             skipped["classifier"] = str(e)
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    device_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else str(dev)
+    for value in metrics.values():
+        value.update(computed_at=now, device=device_name)
+    if wanted is not None:
+        # a partial run updates the metrics it computed and keeps the others already measured
+        previous = ckpt.read_optional_json(model.checkpoint_dir, ckpt.METRICS) or {}
+        metrics = {**previous.get("metrics", {}), **metrics}
     result = {
         "checkpoint": str(Path(model.checkpoint_dir).resolve()),
-        "computed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else str(dev),
+        "computed_at": now,
+        "device": device_name,
         "seconds": round(time.time() - start, 1),
         "metrics": metrics,
     }

@@ -293,3 +293,9 @@ def test_evaluate_writes_metrics_json(trained_vae, tmp_path):
         assert isinstance(entry["value"], float) and entry["protocol"] and entry["seconds"] >= 0
     assert written["metrics"]["ssim"]["n"] == 4 and written["metrics"]["nn_distance"]["heldout_real"] > 0
     assert 0 < written["metrics"]["mse"]["value"] < 1
+    assert written["metrics"]["ssim"]["device"] == "cpu"
+    # a later partial run replaces what it recomputes and keeps every other measured metric
+    again = evaluate(folder, n=30, only=["nn_distance"])
+    kept = json.loads((folder / "metrics.json").read_text())["metrics"]
+    assert kept == again["metrics"] and set(kept) == set(written["metrics"])
+    assert kept["nn_distance"]["n"] == 30 and kept["ssim"] == written["metrics"]["ssim"]
