@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -42,3 +43,15 @@ def parse_value(text: str) -> Any:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shown_path(path: str | Path) -> str:
+    """A path as shipped files record it: relative to the repository when it lies inside, so a config.json
+    or metrics.json names train/configs/... or weights/..., not the folder it happened to be made in."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from . import checkpoint as ckpt
 from .checkpoint import CheckpointError
+from .config import shown_path
 from .device import pick_device
 from .metrics import suite
 from .metrics.features import get_extractor
@@ -66,7 +67,7 @@ def evaluate(location: str | Path, n: int = 1000, ref_split: str = "test", seed:
         previous = ckpt.read_optional_json(model.checkpoint_dir, ckpt.METRICS) or {}
         metrics = {**previous.get("metrics", {}), **metrics}
     result = {
-        "checkpoint": str(Path(model.checkpoint_dir).resolve()),
+        "checkpoint": shown_path(model.checkpoint_dir),
         "computed_at": now,
         "device": device_name,
         "seconds": round(time.time() - start, 1),

@@ -166,3 +166,38 @@ def test_conditional_model_logs_per_epoch_label_accuracy(tmp_path, mnist):
     images = sample(model.eval(), 200, seed=0, labels=labels)
     expected = float((load_classifier("mnist").predict(images) == labels).float().mean())
     assert accuracies[-1] == pytest.approx(expected, abs=1e-9)
+
+
+def test_ship_copies_the_best_epoch_with_the_whole_history(tmp_path, mnist):
+    import numpy as np
+    from PIL import Image
+
+    run = run_config("train.epochs=3", "train.fid_every=1", "train.fid_samples=300")
+    small = type(mnist)(mnist.images[:320], mnist.labels[:320], mnist.class_names, mnist.source, name="mnist")
+    Trainer(run, small, tmp_path / "run").fit()
+    dest = tmp_path / "weights" / "mnist" / "dcgan"
+    dest.mkdir(parents=True)
+    (dest / "metrics.json").write_text('{"metrics": {}}')  # measured on weights about to be replaced
+
+    result = subprocess.run([sys.executable, "-m", "train.ship", str(tmp_path / "run"), str(dest)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    best = tmp_path / "run" / "best"
+    assert (dest / "model.safetensors").read_bytes() == (best / "model.safetensors").read_bytes()
+    history = json.loads((dest / "history.json").read_text())
+    assert len(history["epochs"]) == 3 and history == json.loads((tmp_path / "run" / "checkpoint" / "history.json").read_text())
+    assert ckpt.load(dest).checkpoint["training"]["best"] == history["best"]
+    assert not (dest / "metrics.json").exists()
+    # the preview is drawn from the shipped weights: the trainer's grid of the best epoch, up to conv rounding
+    shipped, trained = (np.asarray(Image.open(p / "preview.png"), dtype=int) for p in (dest, best))
+    assert shipped.shape == trained.shape and np.abs(shipped - trained).max() <= 2
+
+    final = subprocess.run([sys.executable, "-m", "train.ship", str(tmp_path / "run"), str(dest), "--final"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert final.returncode == 0, final.stderr
+    assert (dest / "model.safetensors").read_bytes() == (tmp_path / "run" / "checkpoint" / "model.safetensors").read_bytes()
+
+    missing = subprocess.run([sys.executable, "-m", "train.ship", str(tmp_path / "nothing"), str(tmp_path / "w")],
+                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1 and "is not a checkpoint folder" in missing.stderr and "Traceback" not in missing.stderr
+    assert not (tmp_path / "w").exists()

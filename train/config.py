@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genmodels.config import ConfigError, from_dict, parse_value
+from genmodels.config import ConfigError, from_dict, parse_value, shown_path
 from genmodels.data import native_shape
 from genmodels.objectives import OBJECTIVES
 from genmodels.registry import get_family
@@ -118,6 +118,6 @@ def resolve_config(dataset: str, family_name: str, overrides: list[str] = (), nu
         model=from_dict(family.config_cls, model_values, where=f"[model] of {path.name}"),
         train=from_dict(TrainConfig, values["train"], where=f"[train] of {path.name}"),
         objective=from_dict(objective_cls.Params, values["objective"], where=f"[objective] of {path.name}"),
-        source_file=str(path) if path.is_file() else None,
+        source_file=shown_path(path) if path.is_file() else None,
         raw=values,
     )

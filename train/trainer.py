@@ -30,12 +30,11 @@ from genmodels.data import ImageData, load_data
 from genmodels.device import autocast, autocast_dtype, memory_format, pick_device
 from genmodels.objectives import OBJECTIVES, Batch
 from genmodels.registry import get_family
-from genmodels.sampling import eval_mode, grid, sample
+from genmodels.sampling import eval_mode, preview_grid, sample
 
 from . import distributed
 from .config import RunConfig
 
-PREVIEW_SEED = 1234
 # Settings a run may change when it is resumed: they do not change what the optimiser does.
 RESUMABLE_CHANGES = ("epochs", "max_steps", "device", "threads", "checkpoint_minutes", "checkpoint_every",
                      "fid_every", "fid_samples", "fid_features")
@@ -100,7 +99,6 @@ class Trainer:
             elif len(self.heldout) < 2:
                 raise ConfigError(f"per-epoch FID needs at least 2 held-out images and {data.name} has "
                                   f"{len(self.heldout)}: add images or set train.fid_every=0")
-        self.preview_z = torch.randn(64, run.model.latent_dim, generator=torch.Generator().manual_seed(PREVIEW_SEED))
 
     # ---- setup -------------------------------------------------------------------------------
 
@@ -160,9 +158,8 @@ class Trainer:
                      **{k: sums[k] / counts[k] for k in sums}}
             self.history.append(entry)
             if self.world.is_main:
-                if epoch_done and cfg.fid_every and p.epoch % cfg.fid_every == 0:
-                    self.evaluate_epoch(entry, seconds)
-                self.write_preview()
+                best = epoch_done and cfg.fid_every and p.epoch % cfg.fid_every == 0 and self.evaluate_epoch(entry, seconds)
+                self.write_preview(self.out / "checkpoint", *([self.out / "best"] if best else []))
                 self.write_history()
                 print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()),
                       file=sys.stderr, flush=True)
@@ -172,8 +169,8 @@ class Trainer:
                 last_save = time.perf_counter()
         return self.out / "checkpoint"
 
-    def evaluate_epoch(self, entry: dict, seconds: float) -> None:
-        """Add this epoch's FID to its history entry; keep the best epoch's generator in best/."""
+    def evaluate_epoch(self, entry: dict, seconds: float) -> bool:
+        """Add this epoch's FID to its history entry; keep the best epoch's generator in best/ (True when it is this one)."""
         name, value = self.epoch_fid()
         entry[name] = value
         if self.run.train.fid_features == "classifier" and self.shipped.num_classes:
@@ -184,6 +181,8 @@ class Trainer:
             ckpt.save(self.shipped, self.out / "best", self.run.family, data=self.data_record(),
                       training={**self.training_record(seconds), "best": self.best})
             ckpt.write_json(self.out / "best" / ckpt.HISTORY, {"epochs": self.history, "best": self.best})
+            return True
+        return False
 
     def epoch_fid(self) -> tuple[str, float]:
         """(metric name, value) for the shipped generator: classifier-feature FID or Inception FID."""
@@ -284,19 +283,11 @@ class Trainer:
 
     # ---- outputs -----------------------------------------------------------------------------
 
-    @torch.no_grad()
-    def preview(self) -> torch.Tensor:
-        z = self.preview_z.to(self.device)
-        labels = None
-        if self.run.model.num_classes:
-            labels = torch.arange(len(z), device=self.device) % self.run.model.num_classes
-        with eval_mode(self.shipped) as model:
-            return model.generate(z, labels).cpu()
-
-    def write_preview(self) -> None:
-        image = grid(self.preview(), nrow=self.run.model.num_classes or 8)
-        name = f"epoch_{math.ceil(self.history[-1]['epoch']):03d}.png"
-        for path in (self.out / "samples" / name, self.out / "checkpoint" / "preview.png"):
+    def write_preview(self, *folders: Path) -> None:
+        """This epoch's preview grid into samples/ and each checkpoint folder given."""
+        image = preview_grid(self.shipped)
+        epoch = self.out / "samples" / f"epoch_{math.ceil(self.history[-1]['epoch']):03d}.png"
+        for path in [epoch, *(folder / "preview.png" for folder in folders)]:
             ckpt.atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
 
     def data_record(self) -> dict:
