@@ -1,6 +1,7 @@
 """Losses against independent formulations (torch.distributions, BCE on probabilities, hand-derived cases)."""
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch.distributions import Normal, kl_divergence
@@ -56,3 +57,30 @@ def test_gaussian_reconstruction_and_auxiliary_loss():
     class_logits, labels = torch.randn(10, 10), torch.arange(10)
     expected_ce = -torch.log_softmax(class_logits, 1)[torch.arange(10), labels].mean()
     torch.testing.assert_close(losses.auxiliary_classifier_loss(class_logits, labels), expected_ce)
+
+
+@pytest.mark.parametrize("classify_fakes", [True, False])
+def test_acgan_discriminator_loss_classifies_fakes_only_when_asked(classify_fakes):
+    from genmodels.objectives import AuxiliaryClassifierGAN, Batch
+
+    class Scripted(torch.nn.Module):
+        """A discriminator with fixed outputs for real and fake batches."""
+        def __init__(self, outputs):
+            super().__init__()
+            self.outputs = outputs
+
+        def forward(self, x):
+            return self.outputs[int(x[0, 0, 0, 0] < 0)]  # real images here are positive, fakes negative
+
+    real_score, fake_score, real_class, fake_class = torch.randn(8), torch.randn(8), torch.randn(8, 10), torch.randn(8, 10)
+    labels, fake_labels = torch.randint(0, 10, (8,)), torch.randint(0, 10, (8,))
+    G = lambda z, y: -torch.ones(8, 1, 4, 4)  # noqa: E731  (pre-tanh output; tanh keeps it negative)
+    batch = Batch(real=torch.ones(8, 1, 4, 4), labels=labels, z=torch.randn(8, 3), fake_labels=fake_labels)
+    objective = AuxiliaryClassifierGAN(AuxiliaryClassifierGAN.Params(aux_weight=0.5, classify_fakes=classify_fakes))
+    loss, logs = objective.discriminator_loss(G, Scripted([(real_score, real_class), (fake_score, fake_class)]), batch)
+    # Odena et al. 2017, eq. 1-2, written out with BCE and cross entropy
+    adversarial = F.binary_cross_entropy_with_logits(real_score, torch.ones(8)) + \
+        F.binary_cross_entropy_with_logits(fake_score, torch.zeros(8))
+    auxiliary = F.cross_entropy(real_class, labels) + (F.cross_entropy(fake_class, fake_labels) if classify_fakes else 0)
+    torch.testing.assert_close(loss, adversarial + 0.5 * auxiliary)
+    torch.testing.assert_close(logs["aux_d"], torch.as_tensor(auxiliary, dtype=torch.float32))

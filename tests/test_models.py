@@ -84,6 +84,21 @@ def test_wgan_gp_critic_refuses_batch_norm():
         from_dict(get_family("wgan_gp").config_cls, {"d_norm": "batch"})
 
 
+@pytest.mark.parametrize("label_input", ["concat", "multiply"])
+def test_label_input_decides_whether_a_class_can_ignore_z(label_input):
+    # With z scaled by the label embedding, a class whose embedding is zero gets the same image for every z;
+    # with the embedding beside z, z still moves the image.
+    config = from_dict(get_family("acgan").config_cls, {"num_classes": 10, "label_input": label_input})
+    G = get_family("acgan").build_generator(config).eval()
+    with torch.no_grad():
+        G.embed.weight[3] = 0
+        images = G.generate(torch.randn(4, config.latent_dim), torch.full((4,), 3))
+    spread = (images - images[:1]).abs().max().item()
+    assert (spread == 0) if label_input == "multiply" else (spread > 1e-3)
+    with pytest.raises(ValueError, match="label_input must be"):
+        get_family("acgan").build_generator(from_dict(get_family("acgan").config_cls, {"label_input": "add"}))
+
+
 def test_unsupported_image_size_is_a_clear_error():
     with pytest.raises(ValueError, match="image_size must be"):
         get_family("dcgan").build_generator(make_config("dcgan", 1, 30))

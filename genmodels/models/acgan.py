@@ -14,7 +14,8 @@ from .dcgan import DCGANConfig
 @dataclass(frozen=True)
 class ACGANConfig(DCGANConfig):
     num_classes: int = 10   # classes the generator is conditioned on and the auxiliary head predicts
-    embed_dim: int = 50     # size of the label embedding concatenated to z
+    embed_dim: int = 50     # size of the label embedding concatenated to z (label_input "concat")
+    label_input: str = "multiply"  # concat | multiply: z scaled by a label embedding, so G cannot drop z
     dropout: float = 0.0    # dropout between discriminator blocks (Odena et al. used 0.5)
 
 
@@ -38,7 +39,7 @@ register(Family(
     title="ACGAN",
     paper="Odena et al. 2017",
     config_cls=ACGANConfig,
-    build_generator=lambda c: ConvGenerator(c, c.width, c.embed_dim, c.g_activation),
+    build_generator=lambda c: ConvGenerator(c, c.width, c.embed_dim, c.g_activation, c.label_input),
     build_discriminator=AuxiliaryClassifierDiscriminator,
     objective="acgan",
     conditional=True,

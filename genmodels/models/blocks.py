@@ -54,14 +54,23 @@ def init_dcgan_weights(module: nn.Module) -> None:
 
 
 class ConvGenerator(Generator):
-    """DCGAN generator; with num_classes > 0 a learned label embedding is concatenated to z."""
+    """DCGAN generator; with num_classes > 0 a learned label embedding conditions z.
 
-    def __init__(self, config: ModelConfig, width: int = 64, embed_dim: int = 50, activation: str = "relu"):
+    label_input "concat" puts a embed_dim-d embedding beside z (Mirza & Osindero 2014); "multiply" scales z
+    by a latent_dim-d embedding, so the network cannot use the label without z.
+    """
+
+    def __init__(self, config: ModelConfig, width: int = 64, embed_dim: int = 50, activation: str = "relu",
+                 label_input: str = "concat"):
         super().__init__(config)
+        if label_input not in ("concat", "multiply"):
+            raise ValueError(f"label_input must be 'concat' or 'multiply', got {label_input!r}")
         start, blocks = stack_geometry(config.image_size)
+        self.multiply = label_input == "multiply"
+        embed_dim = config.latent_dim if self.multiply else embed_dim
         self.embed = nn.Embedding(config.num_classes, embed_dim) if config.num_classes else None
         ch = width * 2 ** (blocks - 1)
-        in_dim = config.latent_dim + (embed_dim if config.num_classes else 0)
+        in_dim = config.latent_dim + (embed_dim if config.num_classes and not self.multiply else 0)
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(in_dim, ch, start, 1, 0, bias=False),
             nn.BatchNorm2d(ch),
@@ -76,7 +85,8 @@ class ConvGenerator(Generator):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
-            z = torch.cat([z, self.embed(labels).to(z.dtype)], dim=1)
+            y = self.embed(labels).to(z.dtype)
+            z = z * y if self.multiply else torch.cat([z, y], dim=1)
         return self.net(z[:, :, None, None])
 
 

@@ -1,0 +1,71 @@
+"""The shipped weights: every model the app offers loads, draws every class, and carries the numbers the
+README reports, measured by `python -m genmodels.evaluate` under a named protocol."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from genmodels import checkpoint as ckpt
+from genmodels.metrics.classifier import load_classifier
+from genmodels.registry import family_names
+from genmodels.sampling import sample
+
+ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS = ROOT / "weights"
+DATASETS = ("mnist", "fashion-mnist")
+SHIPPED = [f"{d}/{f}" for d in DATASETS for f in family_names()]
+README = (ROOT / "README.md").read_text()
+
+
+def test_every_family_ships_for_both_datasets():
+    missing = [key for key in SHIPPED if not (WEIGHTS / key / ckpt.CONFIG).is_file()]
+    assert not missing, f"not shipped: {missing}"
+
+
+@pytest.fixture(scope="module", params=SHIPPED)
+def shipped(request):
+    return request.param, ckpt.load(WEIGHTS / request.param)
+
+
+def test_checkpoint_is_small_complete_and_records_how_it_was_trained(shipped):
+    key, model = shipped
+    folder = WEIGHTS / key
+    assert (folder / ckpt.WEIGHTS).stat().st_size <= 10 * 2**20
+    assert (folder / "preview.png").is_file()
+    training, data = model.checkpoint["training"], model.checkpoint["data"]
+    assert training["command"].startswith(f"python -m train {data['dataset']} {model.checkpoint['family']}")
+    assert training["config_file"] == f"train/configs/{key}.toml"
+    assert training["wall_seconds"] > 0 and training["device_name"]
+    assert data["subset"] is (data["dataset"] == "mnist")  # the offline MNIST is the 5,000-digit subset
+    epochs = json.loads((folder / ckpt.HISTORY).read_text())["epochs"]
+    assert all(e["classifier_fid"] > 0 for e in epochs)  # every epoch has its curve point
+
+
+def test_metrics_have_their_protocol_and_appear_in_the_readme(shipped):
+    key, model = shipped
+    metrics = json.loads((WEIGHTS / key / ckpt.METRICS).read_text())["metrics"]
+    expected = {"fid", "kid", "ssim", "mse", "nn_distance", "classifier_fid"}
+    if model.num_classes:
+        expected.add("conditional_accuracy")
+    assert expected <= set(metrics)
+    assert all(m["protocol"] and m["seconds"] >= 0 for m in metrics.values())
+    n = 10_000 if key.startswith("fashion-mnist") else 1000
+    assert metrics["fid"]["n"] == n
+    row = next((line for line in README.splitlines() if line.startswith(f"| `{key}` |")), None)
+    assert row is not None, f"no README row for {key}"
+    assert f"{metrics['fid']['value']:.1f}" in row and f"{metrics['ssim']['value']:.3f}" in row
+
+
+def test_samples_cover_every_class_and_conditional_models_draw_the_class_asked_for(shipped):
+    key, model = shipped
+    clf = load_classifier(model.checkpoint["data"]["dataset"])
+    images = sample(model, 1000, seed=7)
+    predicted = clf.predict(images)
+    share = torch.bincount(predicted, minlength=10).float() / len(predicted)
+    assert share.min() > 0.02, f"{key}: a collapsed mode, class shares {share.tolist()}"
+    if model.num_classes:
+        asked = torch.arange(1000) % model.num_classes
+        assert (predicted == asked).float().mean() >= 0.9
