@@ -122,14 +122,16 @@ def test_conditional_text_box_writes_digits(browser, app_url, shots):
 def test_reconstruct_map_click_and_upload(browser, app_url, shots, tmp_path):
     open_page(browser, f"{app_url}/reconstruct", images=9)
     assert "mean SSIM" in page_text(browser)
+    # A point of the last trace (class 9): plotly draws it above every other class, so no point of another
+    # class can lie over it and take the click.
     point = WebDriverWait(browser, 30).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .scatterlayer .trace:nth-child(3) path.point"))[0]
+        lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .scatterlayer .trace:last-child path.point"))[0]
     before = image_sources(browser)
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", point)
     ActionChains(browser).move_to_element(point).click().perform()
     wait_for_images(browser, 1, different_from=before)
     wait_idle(browser)
-    assert "(2): original · decoded mean" in page_text(browser), "clicking a class-2 point decodes that image"
+    assert "(9): original · decoded mean" in page_text(browser), "clicking a class-9 point decodes that image"
     finish(browser, shots / "5_reconstruct_map.png")
 
     option = main_area(browser).find_element(By.XPATH, "//label[.//p[text()='Upload an image']]")
