@@ -51,10 +51,8 @@ PREVIEW_SEED = 1234
 def preview_grid(model, n: int = 64, seed: int = PREVIEW_SEED) -> Image.Image:
     """A checkpoint's preview.png: n seeded samples in eval mode; a conditional model's classes cycle,
     so each column of the grid holds one class."""
-    z = torch.randn(n, model.latent_dim, generator=torch.Generator().manual_seed(seed))
-    labels = torch.arange(n) % model.num_classes if model.num_classes else None
     with eval_mode(model):
-        images = generate(model, z.to(next(model.parameters()).device), labels)
+        images = sample(model, n, seed=seed)
     return grid(images, nrow=model.num_classes or 8)
 
 
