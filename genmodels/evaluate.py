@@ -42,7 +42,8 @@ def evaluate(location: str | Path, n: int = 1000, ref_split: str = "test", seed:
     skipped: dict = {}
     if want("fid", "kid"):
         with tqdm(desc="Inception features", unit="img", file=sys.stderr) as bar:
-            metrics |= suite.fid_kid(model, n, ref_split, seed, get_extractor(str(dev)), progress=bar.update)
+            metrics |= suite.fid_kid(model, n, ref_split, seed, get_extractor(str(dev)), progress=bar.update,
+                                     with_kid=want("kid"))
     if want("ssim", "mse"):
         steps = 0 if hasattr(model, "encode") else projection_steps * -(-n_projection // 100)
         with tqdm(desc="reconstruction" if not steps else "projection", total=steps or None, unit="step",

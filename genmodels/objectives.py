@@ -11,6 +11,8 @@ import torch
 from torch import nn
 
 from . import losses
+from .data import ImageData, to_float
+from .sampling import eval_mode
 
 
 @dataclass
@@ -48,6 +50,10 @@ class Objective:
 
     def generator_loss(self, G: nn.Module, D: nn.Module | None, b: Batch) -> tuple[torch.Tensor, dict]:
         raise NotImplementedError
+
+    def after_epoch(self, shipped: nn.Module, data: ImageData, copies: tuple[nn.Module, ...] = ()) -> None:
+        """Called on the main process after each epoch, before its FID: a post-hoc step on the generator that
+        ships, carried over to `copies` of it (the raw weights beside their EMA)."""
 
 
 class NonSaturatingGAN(Objective):
@@ -129,11 +135,24 @@ class ELBO(Objective):
 
     def generator_loss(self, G, D, b):
         mu, logvar = G.encode(b.real)
-        logits = G(G.reparameterize(mu, logvar))
+        logits = G.decode_logits(G.reparameterize(mu, logvar))
         recon = losses.reconstruction_loss(logits, b.real, self.params.reconstruction)
         kl = losses.gaussian_kl(mu, logvar)
         loss = recon + self.params.kl_weight * kl
         return loss, {"loss": loss, "recon": recon, "kl": kl}
+
+    @torch.no_grad()
+    def after_epoch(self, shipped, data, copies=()):
+        """Fit a mixture prior to the encoder means of the whole training split (Ghosh et al. 2020, section 4)."""
+        if not getattr(shipped, "prior_components", 0):
+            return
+        device = next(shipped.parameters()).device
+        with eval_mode(shipped):
+            codes = torch.cat([shipped.encode(to_float(data.images[i:i + 1000]).to(device))[0].cpu()
+                               for i in range(0, len(data), 1000)])
+        shipped.fit_prior(codes)
+        for model in copies:
+            model.load_state_dict({k: v for k, v in shipped.state_dict().items() if k.startswith("prior_")}, strict=False)
 
 
 OBJECTIVES: dict[str, type[Objective]] = {

@@ -22,9 +22,9 @@ def eval_mode(model):
 
 
 def latents(model, n: int, seed: int = 0, truncation: float = 1.0) -> torch.Tensor:
-    """n seeded prior samples; truncation < 1 scales z towards the mode (the "temperature" of Kingma & Dhariwal 2018)."""
+    """n seeded standard-normal latents; truncation < 1 moves them towards the mode of the prior (`model.truncate`)."""
     z = torch.randn(n, model.latent_dim, generator=torch.Generator().manual_seed(seed))
-    return (z * truncation).to(next(model.parameters()).device)
+    return (z if truncation == 1.0 else model.truncate(z, truncation)).to(next(model.parameters()).device)
 
 
 @torch.no_grad()

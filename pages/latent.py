@@ -39,6 +39,9 @@ def sliders(model, entry, device) -> torch.Tensor:
     else:
         dims = st.multiselect("Dimensions of z", list(range(model.latent_dim)), default=list(range(min(4, model.latent_dim))),
                               key="latent_dims", max_selections=8)
+        if getattr(model, "prior_components", 0):
+            st.caption(f"This VAE samples a Gaussian mixture fitted to its codes: z[0] also picks which of its "
+                       f"{model.prior_components} components the code comes from, so moving z[0] jumps between them.")
         for d in dims:
             step[d] += st.slider(f"z[{d}]", key=f"dim_{d}", **SLIDER)
     st.button("Reset sliders", on_click=reset_sliders)

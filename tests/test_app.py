@@ -121,6 +121,9 @@ def test_latent_sliders_move_the_image(monkeypatch, weights_dir):  # noqa: F811
     assert image_urls(at)[0] != after[0]
     at.button[0].click().run()  # reset
     assert at.slider(key="dim_1").value == 0.0
+    assert "z[0] also picks" not in texts(at)
+    select_model(at, "mnist/vae")  # its recipe samples a fitted mixture prior, which z[0] indexes
+    assert "also picks which of its 10 components" in texts(at)
     at.radio(key="interp_method").set_value("lerp").run()
     at.slider(key="interp_steps").set_value(5).run()
     assert "lerp from A to B in 5 frames" in texts(at)

@@ -144,6 +144,37 @@ def test_real_statistics_are_cached_as_safetensors(extractor, tmp_path, monkeypa
     assert torch.allclose(again["mu"], first["features"].double().mean(0))
 
 
+def test_packed_statistics_keep_the_fid(extractor):
+    torch.manual_seed(0)
+    a, b = torch.randn(3000, 2048).double(), (torch.randn(3000, 2048) * 1.1 + 0.05).double()
+    mu, sigma = feature_stats(a)
+    restored = feat.unpack_statistics(feat.pack_statistics(mu, sigma, len(a)))
+    assert torch.equal(restored["mu"], mu) and torch.equal(restored["sigma"], restored["sigma"].T)
+    assert torch.equal(restored["sigma"], sigma.float().double())  # float32 rounding, nothing else
+    exact = fid_from_stats(*feature_stats(b), mu, sigma)
+    assert abs(fid_from_stats(*feature_stats(b), restored["mu"], restored["sigma"]) - exact) < 1e-5 * exact
+
+
+def test_fid_alone_reads_the_shipped_statistics_when_nothing_is_cached(extractor, tmp_path, monkeypatch):
+    monkeypatch.setattr(feat, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(feat, "SHIPPED_DIR", tmp_path / "weights")
+    shipped = feat.ship_statistics("mnist", "test", n=12)
+    assert shipped.parent == tmp_path / "weights" / "mnist" and shipped.name.startswith("fid-stats-mnist-test-1x28-n12")
+    computed = feat.real_statistics("mnist", "test", 1, 28, n=12)
+    for cached in (tmp_path / "cache").iterdir():
+        cached.unlink()
+    def no_inception(*args):
+        raise RuntimeError("Inception was built")
+
+    monkeypatch.setattr(feat, "get_extractor", no_inception)
+    stats = feat.real_statistics("mnist", "test", 1, 28, n=12, features=False)
+    assert "features" not in stats and int(stats["n"]) == 12
+    assert torch.equal(stats["mu"], computed["mu"])
+    assert torch.allclose(stats["sigma"], computed["sigma"], rtol=1e-6, atol=1e-9)
+    with pytest.raises(RuntimeError, match="Inception was built"):  # KID needs the features: those are computed
+        feat.real_statistics("mnist", "test", 1, 28, n=12)
+
+
 # ---- KID -------------------------------------------------------------------------------------------------
 
 

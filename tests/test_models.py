@@ -71,6 +71,58 @@ def test_vae_encodes_and_decodes():
         model.encode(torch.zeros(4, 1, 28, 28))
 
 
+def mixture_vae(weights, means, scales) -> torch.nn.Module:
+    """A VAE whose prior is a given mixture of Gaussians with diagonal scales."""
+    means = torch.tensor(means)
+    model = get_family("vae").build_generator(from_dict(get_family("vae").config_cls, {
+        "latent_dim": means.shape[1], "prior_components": len(weights)})).eval()
+    model.prior_weights.copy_(torch.tensor(weights))
+    model.prior_means.copy_(means)
+    model.prior_scale_tril.copy_(torch.diag_embed(torch.tensor(scales)))
+    return model
+
+
+def test_mixture_prior_turns_standard_noise_into_exact_mixture_draws():
+    model = mixture_vae([0.6, 0.3, 0.1], [[8.0, 0.0], [0.0, -8.0], [-8.0, 8.0]], [[1.0, 0.5], [0.2, 1.5], [0.5, 0.5]])
+    codes = model.code(torch.randn(40000, 2, generator=torch.Generator().manual_seed(0)))
+    # Each draw is far nearer its own component than any other, so the nearest mean labels it.
+    which = torch.cdist(codes, model.prior_means).argmin(1)
+    for k, (w, scale) in enumerate([(0.6, [1.0, 0.5]), (0.3, [0.2, 1.5]), (0.1, [0.5, 0.5])]):
+        mine = codes[which == k]
+        assert len(mine) / len(codes) == pytest.approx(w, abs=4 * (w * (1 - w) / len(codes)) ** 0.5)
+        assert torch.allclose(mine.mean(0), model.prior_means[k], atol=4 * max(scale) / len(mine) ** 0.5)
+        assert torch.allclose(mine.std(0), torch.tensor(scale), rtol=0.05)
+
+
+def test_mixture_prior_noise_is_the_inverse_of_code():
+    torch.manual_seed(0)
+    model = mixture_vae([0.5, 0.5], [[2.0, 0.0, 1.0], [-2.0, 0.0, -1.0]], [[1.0, 1.0, 1.0], [0.5, 0.5, 0.5]])
+    z = torch.randn(500, 3)
+    assert torch.allclose(model.noise(model.code(z)), z, atol=1e-4)
+    mu = model.code(torch.randn(8, 3))
+    with torch.no_grad():  # so a projection that starts from noise(encoder mean) starts at the reconstruction
+        assert torch.allclose(model.generate(model.noise(mu)), model.decode(mu), atol=1e-5)
+    # truncation shrinks the noise within its component: at 0 every draw is its component's mean
+    k = model.split_noise(z)[0]
+    assert torch.equal(model.code(model.truncate(z, 0.0)), model.prior_means[k])
+    assert torch.equal(model.split_noise(model.truncate(z, 0.5))[0], k)
+
+
+def test_fit_prior_recovers_a_known_mixture():
+    torch.manual_seed(0)
+    true_means = torch.tensor([[5.0, 0.0], [0.0, 5.0], [-5.0, -5.0]])
+    codes = torch.cat([true_means[0] + torch.randn(3000, 2), true_means[1] + 0.5 * torch.randn(2000, 2),
+                       true_means[2] + 0.3 * torch.randn(1000, 2)])
+    model = mixture_vae([1 / 3] * 3, [[0.0, 0.0]] * 3, [[1.0, 1.0]] * 3)
+    model.fit_prior(codes)
+    assert torch.allclose(model.prior_weights, torch.tensor([0.5, 1 / 3, 1 / 6]), atol=1e-3)  # heaviest first
+    assert torch.allclose(model.prior_means, true_means, atol=0.05)
+    covariances = model.prior_scale_tril @ model.prior_scale_tril.transpose(1, 2)
+    assert torch.allclose(covariances, torch.diag_embed(torch.tensor([[1.0] * 2, [0.25] * 2, [0.09] * 2])), atol=0.06)
+    with pytest.raises(ValueError, match="prior_components must be 0"):
+        get_family("vae").build_generator(from_dict(get_family("vae").config_cls, {"prior_components": -1}))
+
+
 @pytest.mark.parametrize("name", FAMILIES)
 def test_unknown_config_key_names_the_valid_ones(name):
     family = get_family(name)

@@ -149,6 +149,25 @@ def test_per_epoch_fid_keeps_the_best_epoch(tmp_path, mnist):
     assert abs(classifier_fid(kept, "mnist", n=300) - best["value"]) < 1e-3 * best["value"]
 
 
+def test_vae_mixture_prior_is_fitted_to_the_encoder_means_each_epoch(tmp_path, mnist):
+    from genmodels.data import to_float
+    from genmodels.metrics.suite import classifier_fid
+
+    run = resolve_config("mnist", "vae", ["model.width=8", "model.latent_dim=4", "model.prior_components=3",
+                                          "train.epochs=2", "train.fid_every=1", "train.fid_samples=200"])
+    small = type(mnist)(mnist.images[:512], mnist.labels[:512], mnist.class_names, mnist.source, name="mnist")
+    Trainer(run, small, tmp_path).fit()
+    model = ckpt.load(tmp_path / "checkpoint")
+    with torch.no_grad():
+        codes = model.encode(to_float(small.images))[0]
+    # EM's M-step makes the mixture mean equal the data mean: the prior was fitted to these very codes
+    assert torch.allclose(model.prior_weights @ model.prior_means, codes.mean(0), atol=1e-4)
+    assert model.prior_weights.sum() == pytest.approx(1.0) and model.prior_weights.min() > 0
+    # and the logged FID is of samples from that prior, not from N(0, I)
+    history = json.loads((tmp_path / "checkpoint" / "history.json").read_text())["epochs"]
+    assert classifier_fid(model, "mnist", n=200) == pytest.approx(history[-1]["classifier_fid"], rel=1e-3)
+
+
 def test_conditional_model_logs_per_epoch_label_accuracy(tmp_path, mnist):
     from genmodels.metrics.classifier import load_classifier
     from genmodels.sampling import sample

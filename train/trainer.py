@@ -157,13 +157,15 @@ class Trainer:
                      "images_per_sec": round(epoch_images / max(time.perf_counter() - epoch_start, 1e-9), 1),
                      **{k: sums[k] / counts[k] for k in sums}}
             self.history.append(entry)
+            last = p.epoch >= cfg.epochs or self.reached_max_steps()
             if self.world.is_main:
+                if epoch_done or last:
+                    self.objective.after_epoch(self.shipped, self.data, copies=(self.G,) if self.G_ema is not None else ())
                 best = epoch_done and cfg.fid_every and p.epoch % cfg.fid_every == 0 and self.evaluate_epoch(entry, seconds)
                 self.write_preview(self.out / "checkpoint", *([self.out / "best"] if best else []))
                 self.write_history()
                 print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()),
                       file=sys.stderr, flush=True)
-            last = p.epoch >= cfg.epochs or self.reached_max_steps()
             if last or not epoch_done or p.epoch % cfg.checkpoint_every == 0:
                 self.save(seconds)
                 last_save = time.perf_counter()

@@ -38,7 +38,7 @@ def initial_latents(model, targets: torch.Tensor, restarts: int, seed: int) -> t
     z = z.to(targets.device)
     if hasattr(model, "encode"):
         with torch.no_grad():
-            z[:n] = model.encode(targets)[0]
+            z[:n] = model.noise(model.encode(targets)[0])
     return z
 
 

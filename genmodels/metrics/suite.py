@@ -39,25 +39,28 @@ def generated(model, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | No
 
 
 def fid_kid(model, n: int = 1000, ref_split: str = "test", seed: int = 0, extractor: InceptionExtractor | None = None,
-            progress: Progress = None) -> dict:
-    """FID (Heusel et al. 2017) and KID (Binkowski et al. 2018) of n samples against a whole real split."""
+            progress: Progress = None, with_kid: bool = True) -> dict:
+    """FID (Heusel et al. 2017) and KID (Binkowski et al. 2018) of n samples against a whole real split.
+
+    FID alone (with_kid=False) needs only the real split's mu and sigma, which the repository ships."""
     start = time.time()
     extractor = extractor or get_extractor(str(next(model.parameters()).device))
     dataset = model_dataset(model)
     c, size = model.image_shape[0], model.image_shape[1]
-    real = real_statistics(dataset, ref_split, c, size, extractor=extractor, progress=progress)
+    real = real_statistics(dataset, ref_split, c, size, extractor=extractor, progress=progress, features=with_kid)
     fake = extractor(generated(model, n, seed)[0], progress)
     fid = fid_from_stats(*feature_stats(fake), real["mu"], real["sigma"])
-    subset_size = min(1000, n, len(real["features"]))
-    kid_mean, kid_std = kid(fake, real["features"], subset_size=subset_size, seed=seed)
-    common = {"n": n, "n_real": len(real["features"]), "ref_split": ref_split, "seed": seed, "image_size": size,
+    n_real = len(real["features"]) if "features" in real else int(real["n"])
+    common = {"n": n, "n_real": n_real, "ref_split": ref_split, "seed": seed, "image_size": size,
               "feature_extractor": extractor.describe()}
-    return {
-        "fid": entry(fid, f"FID (Heusel et al. 2017) of {n} samples against all {len(real['features'])} {dataset} "
-                          f"{ref_split} images; depends on n, compare only at equal n", start, **common),
-        "kid": entry(kid_mean, f"KID (Binkowski et al. 2018), unbiased MMD^2 with kernel (x.y/d + 1)^3, mean of 100 "
-                               f"subsets of {subset_size}", start, std=kid_std, **common),
-    }
+    result = {"fid": entry(fid, f"FID (Heusel et al. 2017) of {n} samples against all {n_real} {dataset} "
+                                f"{ref_split} images; depends on n, compare only at equal n", start, **common)}
+    if with_kid:
+        subset_size = min(1000, n, n_real)
+        kid_mean, kid_std = kid(fake, real["features"], subset_size=subset_size, seed=seed)
+        result["kid"] = entry(kid_mean, f"KID (Binkowski et al. 2018), unbiased MMD^2 with kernel (x.y/d + 1)^3, mean "
+                                        f"of 100 subsets of {subset_size}", start, std=kid_std, **common)
+    return result
 
 
 def heldout_targets(dataset: str, shape: tuple[int, int, int], n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -49,6 +49,6 @@ class Generator(nn.Module):
         self.check_inputs(z, labels)
         return torch.tanh(self(z, labels if self.num_classes else None).float())
 
-    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        device = next(self.parameters()).device
-        return torch.randn(n, self.latent_dim, generator=generator).to(device)
+    def truncate(self, z: torch.Tensor, truncation: float) -> torch.Tensor:
+        """Standard-normal z moved towards the mode of the prior: the "temperature" of Kingma & Dhariwal 2018."""
+        return z * truncation
