@@ -75,19 +75,22 @@ class VAE(Generator):
     def split_noise(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(component, eps): z[:, 0] picks a component by where Phi(z[:, 0]) falls among the cumulative mixture
         weights, and its position inside that component's interval, mapped back through Phi^-1, is eps[:, 0].
-        eps is again exactly N(0, I) and independent of the component, so code(z) is an exact mixture draw."""
-        w = self.prior_weights.double()
+        eps is again exactly N(0, I) and independent of the component, so code(z) is an exact mixture draw.
+        The CDF arithmetic runs in float64 on the CPU (one number per sample; MPS has no float64)."""
+        w = self.prior_weights.double().cpu()
         upper = w.cumsum(0)
-        u = torch.special.ndtr(z[:, 0].double())
+        u = torch.special.ndtr(z[:, 0].double().cpu())
         k = torch.searchsorted(upper, u, right=True).clamp(max=len(w) - 1)
         within = ((u - (upper[k] - w[k])) / w[k]).clamp(1e-12, 1 - 1e-12)
-        return k, torch.cat([torch.special.ndtri(within).to(z.dtype)[:, None], z[:, 1:]], dim=1)
+        eps0 = torch.special.ndtri(within).to(z.device, z.dtype)
+        return k.to(z.device), torch.cat([eps0[:, None], z[:, 1:]], dim=1)
 
     def join_noise(self, k: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """The inverse of split_noise."""
-        w = self.prior_weights.double()
-        u = w.cumsum(0)[k] - w[k] + w[k] * torch.special.ndtr(eps[:, 0].double())
-        return torch.cat([torch.special.ndtri(u.clamp(1e-300, 1 - 1e-16)).to(eps.dtype)[:, None], eps[:, 1:]], dim=1)
+        w, k = self.prior_weights.double().cpu(), k.cpu()
+        u = w.cumsum(0)[k] - w[k] + w[k] * torch.special.ndtr(eps[:, 0].double().cpu())
+        z0 = torch.special.ndtri(u.clamp(1e-300, 1 - 1e-16)).to(eps.device, eps.dtype)
+        return torch.cat([z0[:, None], eps[:, 1:]], dim=1)
 
     def code(self, z: torch.Tensor) -> torch.Tensor:
         """The code that standard-normal noise z stands for under the prior (z itself for N(0, I))."""
@@ -107,7 +110,7 @@ class VAE(Generator):
         eps = eps.transpose(1, 2).transpose(0, 1)                                          # [N, K, d]
         log_det = self.prior_scale_tril.diagonal(dim1=1, dim2=2).log().sum(1)
         k = (self.prior_weights.log() - log_det - 0.5 * eps.square().sum(2)).argmax(1)
-        return self.join_noise(k, eps[torch.arange(len(code)), k])
+        return self.join_noise(k, eps[torch.arange(len(code), device=code.device), k])
 
     def truncate(self, z: torch.Tensor, truncation: float) -> torch.Tensor:
         """Scale the noise towards the mode of its component; the component stays the same."""
