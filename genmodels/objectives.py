@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from . import losses
-from .data import ImageData, to_float
+from .data import ImageData
 from .sampling import eval_mode
 
 
@@ -146,10 +146,8 @@ class ELBO(Objective):
         """Fit a mixture prior to the encoder means of the whole training split (Ghosh et al. 2020, section 4)."""
         if not getattr(shipped, "prior_components", 0):
             return
-        device = next(shipped.parameters()).device
         with eval_mode(shipped):
-            codes = torch.cat([shipped.encode(to_float(data.images[i:i + 1000]).to(device))[0].cpu()
-                               for i in range(0, len(data), 1000)])
+            codes = shipped.encode_means(data.images)
         shipped.fit_prior(codes)
         for model in copies:
             model.load_state_dict({k: v for k, v in shipped.state_dict().items() if k.startswith("prior_")}, strict=False)

@@ -88,8 +88,7 @@ def vae_map(vae_entry: Entry, device: str) -> None:
     data = heldout(vae_entry.dataset, *vae.image_shape[:2])
     n = min(MAP_POINTS, len(data))
     images, labels = data.batch(torch.arange(n))
-    with torch.no_grad():
-        mu = torch.cat([vae.encode(chunk.to(device))[0].cpu() for chunk in images.split(500)])
+    mu = vae.encode_means(images, batch_size=500)
     coords, share = project_2d(mu)
     axis = "z" if vae.latent_dim <= 2 else "PC"
     names = data.class_names or ["all"]

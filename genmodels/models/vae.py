@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..data import to_float
 from ..registry import Family, register
 from .base import Generator, ModelConfig
 from .blocks import ConvFeatures, ConvGenerator
@@ -52,6 +53,14 @@ class VAE(Generator):
             raise ValueError(f"expected images of shape [N, {', '.join(map(str, self.image_shape))}], got {list(x.shape)}")
         mu, logvar = self.to_posterior(self.encoder(x).flatten(1)).chunk(2, dim=1)
         return mu.float(), logvar.float()
+
+    @torch.no_grad()
+    def encode_means(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        """Posterior means of many images (uint8, or floats in [-1, 1]), encoded in batches, on the CPU."""
+        device = next(self.parameters()).device
+        means = [self.encode((to_float(chunk) if chunk.dtype == torch.uint8 else chunk).to(device))[0].cpu()
+                 for chunk in images.split(batch_size)]
+        return torch.cat(means) if means else torch.zeros(0, self.latent_dim)
 
     @staticmethod
     def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -105,9 +114,8 @@ class VAE(Generator):
         if not self.prior_components:
             return code
         code = code.float()
-        diff = code[:, None, :] - self.prior_means[None]                                  # [N, K, d]
-        eps = torch.linalg.solve_triangular(self.prior_scale_tril, diff.transpose(0, 1).transpose(1, 2), upper=False)
-        eps = eps.transpose(1, 2).transpose(0, 1)                                          # [N, K, d]
+        diff = code[:, None, :] - self.prior_means[None]                                                    # [N, K, d]
+        eps = torch.linalg.solve_triangular(self.prior_scale_tril, diff.permute(1, 2, 0), upper=False).permute(2, 0, 1)
         log_det = self.prior_scale_tril.diagonal(dim1=1, dim2=2).log().sum(1)
         k = (self.prior_weights.log() - log_det - 0.5 * eps.square().sum(2)).argmax(1)
         return self.join_noise(k, eps[torch.arange(len(code), device=code.device), k])
