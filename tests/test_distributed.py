@@ -11,7 +11,7 @@ import torch
 from genmodels import checkpoint as ckpt
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = ["-m", "train", "mnist", "dcgan", "--max-steps", "4", "--batch-size", "64", "--set", "model.width=16",
+ARGS = ["-m", "train", "mnist-5k", "dcgan", "--max-steps", "4", "--batch-size", "64", "--set", "model.width=16",
         "--set", "model.d_width=16", "--set", "train.ema_decay=0"]
 
 

