@@ -1,13 +1,10 @@
-"""genmodels app: `streamlit run app.py`. Navigation over pages/; each page draws the shared sidebar (pages/_common.py)."""
+"""genmodels app: `streamlit run app.py`. The entry script is pages/app/main.py, served through st.App.
+
+Why not this file: Streamlit treats any main script with a folder named pages/ beside it as an old-style
+multipage app until st.navigation has run once in the process, so a first request to a sub-page URL
+(say /sample) after a start ran that page's file alone, without the entry script and its sidebar, under
+a menu of file names. pages/app/main.py has no pages/ folder beside it, so it runs first for every URL.
+"""
 import streamlit as st
 
-PAGES = [
-    st.Page("pages/zoo.py", title="Model zoo", icon=":material/grid_view:", default=True),
-    st.Page("pages/sample.py", title="Sample", icon=":material/casino:"),
-    st.Page("pages/latent.py", title="Latent explorer", icon=":material/explore:"),
-    st.Page("pages/conditional.py", title="Conditional generation", icon=":material/pin:"),
-    st.Page("pages/reconstruct.py", title="Reconstruct", icon=":material/flip:"),
-    st.Page("pages/metrics.py", title="Metrics and training", icon=":material/monitoring:"),
-]
-
-st.navigation(PAGES).run()
+app = st.App("pages/app/main.py")

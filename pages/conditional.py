@@ -4,7 +4,7 @@ import torch
 
 from genmodels.explore import LabelTextError, labels_from_text
 from genmodels.sampling import generate, label_grid, latents
-from pages._common import Entry, classifier, load, picture, run_page, selection
+from pages.app.common import Entry, classifier, current, load, picture, run_page
 
 CELLS = 8
 
@@ -77,7 +77,7 @@ def class_by_seed(entry: Entry, model, device: str) -> None:
 
 
 def body() -> None:
-    sel = selection()
+    sel = current()
     st.title("Conditional generation")
     st.caption("CGAN and ACGAN take a class label next to z: the label says *what* to draw, z says *how*.")
     dataset = sel.entry.dataset if sel.entry else None

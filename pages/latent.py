@@ -4,7 +4,7 @@ import torch
 
 from genmodels.explore import principal_directions
 from genmodels.sampling import generate, gif_bytes, interpolate, latents
-from pages._common import picture, require_model, run_page, selection, stamp
+from pages.app.common import current, picture, require_model, run_page, stamp
 
 N_DIRECTIONS = 6
 SLIDER = dict(min_value=-3.0, max_value=3.0, value=0.0, step=0.1)
@@ -102,7 +102,7 @@ def interpolation(entry, model) -> None:
 
 
 def body() -> None:
-    sel = selection()
+    sel = current()
     entry, model = require_model(sel)
     st.title(f"Latent explorer · {entry.title}")
     explorer(entry, model, sel.device)

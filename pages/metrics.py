@@ -6,7 +6,7 @@ from plotly.subplots import make_subplots
 
 from genmodels import checkpoint as ckpt
 from genmodels.sampling import sample
-from pages._common import Entry, load, params, picture, run_page, selection
+from pages.app.common import Entry, current, load, params, picture, run_page
 
 BOOKKEEPING = {"epoch", "step", "images_seen", "seconds", "images_per_sec"}
 EPOCH_FIDS = {"classifier_fid": "classifier-FID", "fid": "FID"}  # what the trainer may log per epoch
@@ -90,7 +90,7 @@ def compare(entries: list[Entry], device: str) -> None:
 
 
 def body() -> None:
-    sel = selection()
+    sel = current()
     st.title("Metrics and training")
     entries = sel.usable()
     if not entries:

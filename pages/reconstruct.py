@@ -11,7 +11,7 @@ from genmodels.explore import project_2d
 from genmodels.metrics.image import mse, ssim
 from genmodels.metrics.projection import project
 from genmodels.uploads import MAX_BYTES, UploadError, prepare_upload
-from pages._common import Entry, heldout, load, picture, run_page, selection
+from pages.app.common import Entry, current, heldout, load, picture, run_page
 
 N_SHOWN = 8
 MAP_POINTS = 1000   # few enough for an SVG scatter, whose points can be clicked
@@ -121,7 +121,7 @@ def vae_map(vae_entry: Entry, device: str) -> None:
 
 
 def body() -> None:
-    sel = selection()
+    sel = current()
     st.title("Reconstruct")
     st.caption("How well can each model reproduce an image it never saw? SSIM (1 = identical structure) and "
                "MSE (0 = identical pixels) are computed on images scaled to [0, 1].")

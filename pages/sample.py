@@ -4,7 +4,7 @@ import random
 import streamlit as st
 
 from genmodels.sampling import png_bytes, sample
-from pages._common import picture, require_model, run_page, selection
+from pages.app.common import current, picture, require_model, run_page
 
 COUNTS = [1, 4, 8, 16, 32, 64]
 
@@ -14,7 +14,7 @@ def new_seed() -> None:
 
 
 def body() -> None:
-    sel = selection()
+    sel = current()
     entry, model = require_model(sel)
     st.title(f"Sample · {entry.title}")
     st.caption("Each image is the generator's output for one random code z drawn from N(0, I) with this seed."

@@ -6,7 +6,7 @@ from PIL import Image
 from genmodels import checkpoint as ckpt
 from genmodels.registry import get_family
 from genmodels.sampling import sample
-from pages._common import Entry, load, no_models_message, params, picture, run_page, selection
+from pages.app.common import Entry, current, load, no_models_message, params, picture, run_page
 
 # One line a student can read in a minute; a family without one still gets its card.
 WHAT_IT_DOES = {
@@ -62,7 +62,7 @@ def card(entry: Entry, device: str) -> None:
 
 
 def body() -> None:
-    sel = selection()
+    sel = current()
     st.title("Model zoo")
     st.markdown(
         "Six classic image generators, one interface: each turns a random code **z** (and, for conditional "

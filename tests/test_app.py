@@ -10,7 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 from app_fixtures import broken_weights, digit_png, weights_dir  # noqa: F401  (weights_dir is a fixture)
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+# The entry script app.py serves (st.App); AppTest runs it as `streamlit run app.py` would for every URL.
+APP = str(Path(__file__).resolve().parents[1] / "pages" / "app" / "main.py")
 SCORE = re.compile(r"-?\d\.\d\d · \d\.\d{3}")  # "SSIM · MSE" under a reconstruction
 PAGES = ["zoo", "sample", "latent", "conditional", "reconstruct", "metrics"]
 
@@ -20,7 +21,7 @@ def open_app(monkeypatch, weights: Path, page: str = "zoo") -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     if page != "zoo":
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"../{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -83,7 +84,7 @@ def test_corrupt_and_mismatched_checkpoints_show_messages(monkeypatch, weights_d
     assert "mnist-5k/truncated" in errors and "corrupt" in errors
     assert "mnist-5k/mismatched" in errors and "does not match" in errors
     assert "### DCGAN" in texts(at), "the good checkpoints still show"
-    at.switch_page("pages/sample.py").run()
+    at.switch_page("../sample.py").run()
     select_model(at, "mnist-5k/truncated")
     assert any("corrupt" in e.value for e in at.error)
     assert "Traceback" not in texts(at)

@@ -13,6 +13,10 @@ import pytest
 from app_fixtures import (CHROMEDRIVER, CHROMIUM, chrome, digit_png, free_port, image_sources, start_server,
                           stop_server, wait_for_images, wait_idle, weights_dir)  # noqa: F401  (weights_dir: fixture)
 
+# Each page's URL and a title it shows, as a visitor reads them.
+PAGE_TITLES = {"": "Model zoo", "sample": "Sample", "latent": "Latent explorer",
+               "conditional": "Conditional generation", "reconstruct": "Reconstruct", "metrics": "Metrics and training"}
+
 if not (CHROMIUM and CHROMEDRIVER):
     message = "the browser test needs Debian's chromium and chromium-driver: run `make setup`"
     if os.environ.get("CI"):
@@ -85,6 +89,29 @@ def move_first_slider(driver, steps: int) -> None:
     slider = main_area(driver).find_element(By.CSS_SELECTOR, '[data-testid="stSlider"] input[type="range"]')
     driver.execute_script("arguments[0].focus();", slider)
     ActionChains(driver).send_keys(*[Keys.ARROW_RIGHT] * steps).perform()
+
+
+def test_first_request_to_a_sub_page_then_every_page(weights_dir, tmp_path):  # noqa: F811
+    """A fresh server's first request goes to /sample. The entry script runs for it: the shared sidebar and the
+    page menu in words are there, not a menu of file names without the sidebar. Then every page by its URL."""
+    port = free_port()
+    server = start_server(weights_dir, port, tmp_path / "streamlit.log")
+    driver = chrome(tmp_path / "profile")
+    try:
+        open_page(driver, f"http://127.0.0.1:{port}/sample")
+        sidebar = driver.find_element(By.CSS_SELECTOR, '[data-testid="stSidebar"]').text
+        for label in ("Dataset", "Model", "Device", *PAGE_TITLES.values()):
+            assert label in sidebar, (label, sidebar)
+        assert "common" not in sidebar.split()
+        assert len(driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebar"] [data-testid="stSelectbox"]')) == 2
+        for url, title in PAGE_TITLES.items():
+            open_page(driver, f"http://127.0.0.1:{port}/{url}")
+            heading = WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "h1"))[0].text
+            assert heading.startswith(title), (url, heading)
+            finish(driver, tmp_path / f"first_{url or 'zoo'}.png")
+    finally:
+        driver.quit()
+        stop_server(server)
 
 
 def test_model_zoo(browser, app_url, shots):

@@ -1,7 +1,7 @@
 """What every page shares: the checkpoint list, the sidebar's choice, cached loading, images and error handling.
 
-Every page starts with `selection()`, which draws the shared sidebar and returns its choice.
-Everything here talks to models only through the generator interface and genmodels.checkpoint.
+The entry script (pages/app/main.py) draws the sidebar once per run with `sidebar()`; a page reads its choice
+with `current()`. Everything here talks to models only through the generator interface and genmodels.checkpoint.
 """
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ log = logging.getLogger("genmodels.app")
 
 WEIGHTS_ENV = "GENMODELS_WEIGHTS"
 NOT_MODELS = {"classifier", "stats"}   # weights/<dataset>/ folders that hold helpers, not generators
+FIRST_DATASET, FIRST_FAMILY = "mnist", "dcgan"  # what a first visit opens on, when it ships: the classic pair
+SELECTION = "_selection"               # session_state key of the sidebar's choice in the current run
 USER_ERRORS = (ckpt.CheckpointError, ConfigError, DatasetUnavailable, UploadError, LabelTextError)
 TRAIN_HINT = ("Train one (a minute on a laptop CPU) and copy its checkpoint folder in:\n\n"
               "```\npython -m train mnist dcgan --max-steps 300 --out runs/mnist/dcgan\n"
@@ -151,18 +153,8 @@ def add_location() -> None:
     st.session_state["new_location"] = ""
 
 
-def selection() -> Selection:
-    """Draw the shared sidebar (dataset, model, device) and return its choice. Every page calls this first.
-
-    The sidebar lives here rather than in app.py because Streamlit runs a page file on its own, without
-    app.py, whenever a folder named pages/ exists and st.navigation has not run yet in the process (the
-    first request after a start, and every AppTest run). Pages rebuild the sidebar with the same keys;
-    re-assigning the keys keeps their values when the user moves between pages.
-    """
-    st.set_page_config(layout="wide", page_icon=":material/auto_awesome:")
-    for key in ("dataset", "model", "device"):
-        if key in st.session_state:
-            st.session_state[key] = st.session_state[key]
+def sidebar() -> Selection:
+    """Draw the shared sidebar (dataset, model, device) and return its choice; the entry script calls this once."""
     root = weights_root()
     entries = discover(root) + [read_entry(loc, loc) for loc in st.session_state.get("extra_locations", [])]
     usable = [e for e in entries if e.error is None]
@@ -182,17 +174,25 @@ def selection() -> Selection:
             if e.error and e.location in st.session_state.get("extra_locations", []):
                 st.error(f"Could not add {e.key}: {e.error}")
         st.caption(f"Checkpoints from `{root}` (set {WEIGHTS_ENV} to change).")
-    return Selection(entries, entry, device)
+    sel = Selection(entries, entry, device)
+    st.session_state[SELECTION] = sel
+    return sel
+
+
+def current() -> Selection:
+    """The sidebar's choice in this run. The entry script runs before every page, so it has drawn the sidebar."""
+    return st.session_state[SELECTION]
 
 
 def pick_model(usable: list[Entry]) -> Entry:
     datasets = sorted({e.dataset for e in usable})
-    if st.session_state.get("dataset") not in datasets:  # e.g. its checkpoints were removed since
-        st.session_state["dataset"] = datasets[0]
+    if st.session_state.get("dataset") not in datasets:  # a first visit, or its checkpoints were removed since
+        st.session_state["dataset"] = FIRST_DATASET if FIRST_DATASET in datasets else datasets[0]
     dataset = st.selectbox("Dataset", datasets, key="dataset")
     by_key = {e.key: e for e in usable if e.dataset == dataset}
     if st.session_state.get("model") not in by_key:
-        st.session_state["model"] = next(iter(by_key))
+        first = [k for k, e in by_key.items() if e.family == FIRST_FAMILY]
+        st.session_state["model"] = (first or list(by_key))[0]
     return by_key[st.selectbox("Model", list(by_key), key="model", format_func=lambda k: by_key[k].label)]
 
 

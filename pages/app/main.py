@@ -1,0 +1,22 @@
+"""The app's entry script: page settings, the shared sidebar once, then navigation to the page the URL names.
+
+app.py serves this file through st.App. Streamlit runs it first for every URL, a sub-page as the first
+request after a start included, because no folder named pages/ sits beside it (see app.py).
+"""
+import streamlit as st
+
+from pages.app.common import sidebar
+
+PAGES = [
+    st.Page("../zoo.py", title="Model zoo", icon=":material/grid_view:", default=True),
+    st.Page("../sample.py", title="Sample", icon=":material/casino:"),
+    st.Page("../latent.py", title="Latent explorer", icon=":material/explore:"),
+    st.Page("../conditional.py", title="Conditional generation", icon=":material/pin:"),
+    st.Page("../reconstruct.py", title="Reconstruct", icon=":material/flip:"),
+    st.Page("../metrics.py", title="Metrics and training", icon=":material/monitoring:"),
+]
+
+st.set_page_config(layout="wide", page_icon=":material/auto_awesome:")
+page = st.navigation(PAGES)
+sidebar()
+page.run()
