@@ -4,21 +4,39 @@ Grayscale 28x28 models get the MNIST treatment (LeCun et al. 1998): dark backgro
 and fitted into a 20x20 box, then pasted into 28x28 so that its centre of mass sits at the centre.
 Fashion-MNIST (Xiao et al. 2017) instead fills the frame: the longest side becomes 28 and the item is centred.
 RGB models get the data loaders' resize-shorter-side and centre crop.
+
+An upload is untrusted bytes: only the formats below are parsed, sizes are checked from the header before
+any pixel is decoded, and the decoded image is reduced to at most WORK_SIDE pixels a side straight away, so
+memory and time stay bounded whatever the file claims. Every way a file can be unusable ends in an
+`UploadError` whose message says why in words.
 """
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError
 
 from .data import fit_images, to_float
 
 MAX_BYTES = 10 * 1024 * 1024    # matches server.maxUploadSize in .streamlit/config.toml
 MAX_PIXELS = 40_000_000         # about a 50-megapixel photo; a decompression bomb claims far more
+MAX_ASPECT = 20                 # longer side / shorter side: a 1x400,000 strip holds no picture
+WORK_SIDE = 1024                # decoded images are box-reduced to at most this many pixels a side
+# The raster formats people upload (JPEG includes the MPO files many phones write). Pillow's other parsers
+# (EPS runs Ghostscript; PSD, FITS, ... are rarely used and rarely fuzzed) are never given an upload.
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
+FORMAT_NAMES = "PNG, JPEG, GIF, BMP, TIFF, WebP or PPM/PGM"
+# EXIF orientation tag (EXIF 2.3, tag 0x0112) -> the transpose that makes the picture upright.
+UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+           5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+           8: Image.Transpose.ROTATE_90}
+NUMERIC_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")  # integer and float pixels, rescaled to 0-255
+REDUCIBLE = ("L", "LA", "La", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "I", "F")
 
 
 class UploadError(ValueError):
@@ -31,45 +49,101 @@ class Prepared:
     notes: list[str] = field(default_factory=list)  # what was done to it, for the page to show
 
 
-def open_image(data: bytes) -> Image.Image:
-    """Decode the first frame of an image file, refusing non-images and images too large to decode safely."""
+def check_size(width: int, height: int) -> None:
+    """Refuse sizes that are empty, too many pixels to decode safely, or too thin to hold a picture."""
+    if width < 1 or height < 1:
+        raise UploadError("the image has no pixels")
+    if width * height > MAX_PIXELS:
+        raise UploadError(f"the image is {width}x{height} pixels; the limit is {MAX_PIXELS / 1e6:.0f} megapixels")
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise UploadError(f"the image is {width}x{height} pixels: one side is more than {MAX_ASPECT} times the "
+                          "other, too thin to hold a picture")
+
+
+def reduce(im: Image.Image, side: int) -> Image.Image:
+    """Box-average the image by a whole factor until neither side exceeds `side`."""
+    factor = -(-max(im.size) // side)
+    if factor <= 1:
+        return im
+    if im.mode not in REDUCIBLE:  # palette indices cannot be averaged; 1-bit and 16-bit pixels have no reduce
+        im = im.convert("I" if im.mode in NUMERIC_MODES else "RGBA" if has_alpha(im) else
+                        "L" if im.mode == "1" else "RGB")
+    return im.reduce(factor)
+
+
+def has_alpha(im: Image.Image) -> bool:
+    return im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info)
+
+
+def decode(data: bytes) -> tuple[Image.Image, list[str]]:
+    """The upright first frame of an image file, reduced to at most WORK_SIDE a side, and notes on what was done."""
     if len(data) > MAX_BYTES:
         raise UploadError(f"the file is {len(data) / 1e6:.1f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB")
+    if not data:
+        raise UploadError("the file is empty")
+    what = "image"
     try:
         with warnings.catch_warnings():
             # PIL only warns below twice its own limit: make ours a hard error before any pixel is decoded.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
-            w, h = im.size
-            if w * h > MAX_PIXELS:
-                raise UploadError(f"the image is {w}x{h} pixels; the limit is {MAX_PIXELS / 1e6:.0f} megapixels")
-            if w < 1 or h < 1:
-                raise UploadError("the image has no pixels")
-            im.seek(0)
+            warnings.simplefilter("ignore", UserWarning)  # Pillow's notes on a damaged file: the message below says it
+            im = Image.open(io.BytesIO(data), formats=FORMATS)
+            what = f"{im.format} image"
+            width, height = im.size
+            check_size(width, height)
+            notes = [f"read a {width}x{height} {im.format} image in mode {im.mode}"]
+            if im.format in ("JPEG", "MPO"):  # JPEG decodes at 1/2, 1/4 or 1/8 scale directly, saving memory
+                factor = -(-max(width, height) // WORK_SIDE)
+                im.draft(im.mode, (width // factor, height // factor))
             im.load()
+            try:
+                orientation = im.getexif().get(ExifTags.Base.Orientation)
+            except Exception:  # noqa: BLE001  (any damage in the EXIF block: the pixels are still fine)
+                orientation = None
+                notes.append("its EXIF block is damaged, so any rotation recorded there was not applied")
+            small = reduce(im, WORK_SIDE)
+            if small.size != im.size:
+                notes.append(f"reduced to {small.width}x{small.height} by averaging pixel blocks")
+            if orientation in UPRIGHT:  # phone photos store their rotation in EXIF
+                small = small.transpose(UPRIGHT[orientation])
+                notes.append("turned upright as its EXIF orientation says")
+            return small, notes
     except UploadError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        if isinstance(e, UnidentifiedImageError):
-            raise UploadError("this file is not an image PIL can read (try PNG or JPEG)") from None
-        raise UploadError(f"the image is too large to decode safely ({e})") from None
-    except (OSError, ValueError, SyntaxError, EOFError) as e:  # truncated or corrupt image data
-        raise UploadError(f"the image file is damaged or truncated ({e})") from None
-    ImageOps.exif_transpose(im, in_place=True)  # phone photos store their rotation in EXIF
-    return im
+    except UnidentifiedImageError:
+        raise UploadError(f"this file is not an image in a format this page reads ({FORMAT_NAMES})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UploadError(f"the image claims far more pixels than the {MAX_PIXELS / 1e6:.0f} megapixel limit") from None
+    except Exception:  # noqa: BLE001  (a damaged file can make a decoder raise anything: OSError, SyntaxError, struct.error, ...)
+        raise UploadError(f"the {what} is damaged or truncated: its pixels could not be decoded") from None
+
+
+@functools.cache
+def lab_to_srgb() -> ImageCms.ImageCmsTransform:
+    return ImageCms.buildTransform(ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB")
 
 
 def to_mode(im: Image.Image, mode: str) -> Image.Image:
-    """Any PIL mode to "L" or "RGB": transparency is composited onto white, high-bit-depth images rescaled."""
-    if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+    """Any PIL mode to "L" or "RGB": transparency is composited onto white, integer and float images are
+    rescaled to their own range, LAB goes through a colour-managed transform (Pillow's plain LAB conversion
+    copies the channels as they are)."""
+    if im.mode in NUMERIC_MODES:
         a = np.asarray(im, dtype=np.float64)
-        lo, hi = float(a.min()), float(a.max())
-        a = (a - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(a)
+        finite = np.isfinite(a)
+        lo, hi = (float(a[finite].min()), float(a[finite].max())) if finite.any() else (0.0, 0.0)
+        a = np.where(finite, (a - lo) / (hi - lo) * 255, 0) if hi > lo else np.zeros_like(a)
         im = Image.fromarray(a.round().astype(np.uint8), "L")
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+    if im.mode == "LAB":
+        im = ImageCms.applyTransform(im, lab_to_srgb())
+    if im.mode in ("La", "RGBa"):  # premultiplied alpha: PIL converts these only to their straight-alpha forms
+        im = im.convert(im.mode[:-1] + "A")
+    if has_alpha(im):
         rgba = im.convert("RGBA")
         im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-    return im.convert(mode)
+    try:
+        return im.convert(mode)
+    except ValueError:
+        raise UploadError(f"images in PIL mode {im.mode} cannot be converted to {mode}") from None
 
 
 def centre_digit(gray: np.ndarray, size: int, box: int, by_mass: bool) -> tuple[np.ndarray, list[str]]:
@@ -111,9 +185,8 @@ def centre_digit(gray: np.ndarray, size: int, box: int, by_mass: bool) -> tuple[
 
 def prepare_upload(data: bytes, image_shape: tuple[int, int, int], dataset: str = "") -> Prepared:
     """The uploaded file as a [1, C, S, S] model input in [-1, 1], converted like the model's training data."""
-    im = open_image(data)
+    im, notes = decode(data)
     channels, size, _ = image_shape
-    notes = [f"read a {im.width}x{im.height} {im.format or ''} image in mode {im.mode}".replace("  ", " ")]
     if channels == 1:
         gray = np.asarray(to_mode(im, "L"), dtype=np.float64)
         fashion = dataset == "fashion-mnist"
