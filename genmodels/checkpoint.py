@@ -3,36 +3,50 @@
 `load` rebuilds the model from config.json alone and loads the weights strictly. Every write goes to a
 temporary file in the same folder first and is then renamed over the target, so a killed process never
 leaves a half-written file. No pickles: tensors go to safetensors, everything else to JSON.
+
+A checkpoint describes itself and is checked against that description before it is used: `save` records a
+content hash of the tensors (in config.json and in the weights file's metadata) with the family and
+dataset; `load` refuses weights whose hash, family, dataset, names, shapes or dtypes differ from what
+config.json says, and weights that are not finite. Sizes are bounded from config.json alone, before any
+tensor is allocated: the model is first built on PyTorch's "meta" device, which allocates nothing.
+metrics.json and history.json are read through `read_optional_json`, which checks them by their format.
+Checkpoints saved before the hash existed carry none; they are checked in every other way.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 from torch import nn
 
-from .config import ConfigError, from_dict, to_dict
+from .config import ConfigError, to_dict
 from .registry import get_family
 
 FORMAT = "genmodels-checkpoint"
 VERSION = 1
 CONFIG, WEIGHTS, METRICS, HISTORY = "config.json", "model.safetensors", "metrics.json", "history.json"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+HASH = "weights_sha256"                 # config.json key (and, as "sha256", weights metadata key) of the content hash
+MAX_ELEMENTS = 100_000_000              # numbers in a checkpoint's tensors (400 MB in float32); shipped ones hold ~1%
+HEADER_SLACK = 1_000_000                # bytes a safetensors header may add to the tensors' own size
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint file is missing, corrupt or does not match its config; the message names the file."""
 
 
-def atomic_write(path: str | Path, write) -> None:
-    """Call write(tmp_path), then rename tmp_path over `path`."""
+def atomic_write(path: str | Path, write: Callable[[str], Any]) -> None:
+    """Call write(tmp_path), then rename tmp_path over `path`. Temporaries are named `.NAME.*.tmp`
+    (see remove_temporaries)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -44,6 +58,14 @@ def atomic_write(path: str | Path, write) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def remove_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporaries a killed atomic_write left in `folder` (never the files they were to replace)."""
+    stale = [p for p in Path(folder).glob(".*.tmp") if p.is_file()] if Path(folder).is_dir() else []
+    for p in stale:
+        p.unlink()
+    return stale
 
 
 def write_json(path: str | Path, obj: Any) -> None:
@@ -66,40 +88,66 @@ def read_json(path: str | Path) -> Any:
         raise CheckpointError(f"{path} is not valid JSON ({e})") from None
 
 
+def content_hash(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order: what the weights are, not how a
+    file lays them out, so re-saving the same tensors keeps the hash."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").contiguous()
+        h.update(f"{name}\0{str(t.dtype).removeprefix('torch.')}\0{list(t.shape)}\0".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
+def not_finite(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors that hold a NaN or an infinity."""
+    return [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
     # safetensors refuses shared or non-contiguous storage: give each tensor its own contiguous copy.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
-def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+def read_tensors(path: str | Path, device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors, metadata) of a safetensors file."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path} is missing")
     try:
-        return load_file(str(path), device=str(device))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupt?): {e}") from None
+        with safe_open(str(path), framework="pt", device=str(device)) as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError):
+        raise CheckpointError(f"{path} is not a readable safetensors file: it is truncated or damaged") from None
 
 
-def build_model(family_name: str, model_config: dict) -> nn.Module:
-    family = get_family(family_name)
-    return family.build_generator(from_dict(family.config_cls, model_config, where=f"{family_name} model config"))
+def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    return read_tensors(path, device)[0]
 
 
 def save(model: nn.Module, directory: str | Path, family: str, data: dict | None = None,
          training: dict | None = None) -> Path:
-    """Write the generator (plus encoder, for a VAE) and the config that rebuilds it."""
+    """Write the generator (plus encoder, for a VAE) and the config that rebuilds it: weights first, config.json
+    last, each recording the content hash, so a folder whose two files come from different saves is refused."""
     directory = Path(directory)
+    state = model.state_dict()
+    if bad := not_finite(state):
+        raise CheckpointError(f"refusing to save {directory}: the weights {', '.join(bad[:3])}"
+                              f"{' and others' if len(bad) > 3 else ''} hold NaN or infinite values")
+    digest = content_hash(state)
+    data = data or {}
     config = {
         "format": FORMAT,
         "version": VERSION,
         "family": family,
         "model": to_dict(model.config),
-        "data": data or {},
+        "data": data,
         "training": training or {},
+        HASH: digest,
     }
-    save_tensors(directory / WEIGHTS, model.state_dict(), metadata={"format": FORMAT, "family": family})
+    metadata = {"format": FORMAT, "family": family, "dataset": str(data.get("dataset", "")), "sha256": digest}
+    save_tensors(directory / WEIGHTS, state, metadata=metadata)
     write_json(directory / CONFIG, config)
     return directory
 
@@ -118,16 +166,132 @@ def resolve(location: str | Path) -> Path:
         raise CheckpointError(f"{location} is neither a local checkpoint folder nor a reachable model hub repo: {e}") from None
 
 
+# ---- the formats of config.json, metrics.json and history.json ---------------------------------------------------
+# Each field a reader of these files uses, with what it must be; a field that is absent is fine (older files).
+
+def is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "text": (lambda v: isinstance(v, str), "a string"),
+    "flag": (lambda v: isinstance(v, bool), "true or false"),
+    "number": (is_number, "a finite number"),
+    "count": (is_count, "a whole number, 0 or more"),
+    "table": (lambda v: isinstance(v, dict), "a table ({...})"),
+    "table or null": (lambda v: v is None or isinstance(v, dict), "a table ({...}) or null"),
+    "texts": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of strings"),
+    "hash": (lambda v: isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v) is not None, "64 hex digits"),
+}
+CONFIG_FIELDS = {"family": "text", "model": "table", "data": "table", "training": "table", HASH: "hash"}
+DATA_FIELDS = {"dataset": "text", "source": "text", "subset": "flag", "class_names": "texts"}
+TRAINING_FIELDS = {"epochs": "number", "steps": "count", "images_seen": "count", "wall_seconds": "number",
+                   "device": "text", "device_name": "text", "processes": "count", "precision": "text",
+                   "command": "text", "best": "table"}
+METRICS_FIELDS = {"metrics": "table", "checkpoint": "text", "computed_at": "text", "device": "text", "seconds": "number"}
+METRIC_FIELDS = {"value": "number", "protocol": "text", "n": "count", "std": "number", "seconds": "number"}
+HISTORY_FIELDS = {"best": "table or null"}
+EPOCH_FIELDS = {"epoch": "number", "step": "count", "images_seen": "count", "seconds": "number", "images_per_sec": "number"}
+BEST_FIELDS = {"epoch": "number", "metric": "text", "value": "number"}
+
+
+def check_fields(obj: Any, fields: dict[str, str], path: Path, where: str = "", required: tuple[str, ...] = ()) -> dict:
+    """`obj` must be a table whose listed fields have their kinds; `where` names it inside the file."""
+    inside = f" {where}" if where else ""
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}:{inside or ' the file'} must be a table ({{...}}), not {type(obj).__name__}")
+    for name in required:
+        if name not in obj:
+            raise CheckpointError(f"{path}:{inside} has no \"{name}\"")
+    for name, kind in fields.items():
+        test, words = KINDS[kind]
+        if name in obj and not test(obj[name]):
+            raise CheckpointError(f"{path}:{inside} \"{name}\" must be {words}, got {json.dumps(obj[name])[:60]}")
+    return obj
+
+
+def check_metrics(obj: Any, path: Path) -> dict:
+    check_fields(obj, METRICS_FIELDS, path, required=("metrics",))
+    for name, entry in obj["metrics"].items():
+        check_fields(entry, METRIC_FIELDS, path, where=f"metric \"{name}\"", required=("value",))
+    return obj
+
+
+def check_history(obj: Any, path: Path) -> dict:
+    check_fields(obj, HISTORY_FIELDS, path, required=("epochs",))
+    if not isinstance(obj["epochs"], list):
+        raise CheckpointError(f"{path}: \"epochs\" must be a list of per-epoch tables")
+    for i, entry in enumerate(obj["epochs"]):
+        check_fields(entry, EPOCH_FIELDS, path, where=f"epoch entry {i + 1}", required=tuple(EPOCH_FIELDS)[:4])
+        if bad := [k for k, v in entry.items() if not isinstance(v, (int, float)) or isinstance(v, bool)]:
+            raise CheckpointError(f"{path}: epoch entry {i + 1} has \"{bad[0]}\" that is not a number")
+    if obj.get("best") is not None:
+        check_fields(obj["best"], BEST_FIELDS, path, where="\"best\"", required=tuple(BEST_FIELDS))
+    return obj
+
+
+CHECKS = {METRICS: check_metrics, HISTORY: check_history}
+
+
 def read_config(location: str | Path) -> dict:
+    """config.json of a checkpoint, checked by its format: family, model config, data and training records."""
     path = resolve(location)
     if not path.is_dir():
         raise CheckpointError(f"{path} is not a checkpoint folder (expected {CONFIG} and {WEIGHTS} inside)")
-    config = read_json(path / CONFIG)
+    file = path / CONFIG
+    config = read_json(file)
     if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise CheckpointError(f"{path / CONFIG} is not a genmodels checkpoint config (no \"format\": \"{FORMAT}\")")
+        raise CheckpointError(f"{file} is not a genmodels checkpoint config (no \"format\": \"{FORMAT}\")")
     if config.get("version") != VERSION:
-        raise CheckpointError(f"{path / CONFIG} has format version {config.get('version')}, this code reads {VERSION}")
+        raise CheckpointError(f"{file} has format version {json.dumps(config.get('version'))}, this code reads {VERSION}")
+    check_fields(config, CONFIG_FIELDS, file, required=("family",))
+    check_fields(config.get("data", {}), DATA_FIELDS, file, where="\"data\"")
+    check_fields(config.get("training", {}), TRAINING_FIELDS, file, where="\"training\"")
+    try:
+        get_family(config["family"]).make_config(config.get("model", {}))
+    except ConfigError as e:
+        raise CheckpointError(f"{file} does not describe a buildable model: {e}") from None
     return config
+
+
+def check_weights(path: Path, config: dict, expected: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor],
+                  metadata: dict[str, str]) -> None:
+    """The weights must be the ones config.json was saved with, and fit the model it describes."""
+    weights, described = path / WEIGHTS, path / CONFIG
+    family, dataset = config["family"], config.get("data", {}).get("dataset")
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(f"{weights} was not written by genmodels (its metadata has no \"format\": \"{FORMAT}\")")
+    if metadata.get("family") != family:
+        raise CheckpointError(f"{weights} holds {metadata.get('family') or 'unnamed'} weights, but {described} "
+                              f"describes a {family} model")
+    if metadata.get("dataset") and dataset and metadata["dataset"] != dataset:
+        raise CheckpointError(f"{weights} holds weights trained on {metadata['dataset']}, but {described} says {dataset}")
+    digest = content_hash(tensors) if "sha256" in metadata or HASH in config else None
+    if "sha256" in metadata and digest != metadata["sha256"]:
+        raise CheckpointError(f"{weights} is damaged: its tensors no longer match the content hash recorded when it "
+                              "was saved")
+    if HASH in config and digest != config[HASH]:
+        raise CheckpointError(f"{weights} is not the weights file {described} was saved with (their content hashes "
+                              "differ): a file was replaced, or a save was interrupted between the two files")
+    missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        said = [f"lacks {', '.join(missing[:3])}" if missing else "", f"has extra {', '.join(unexpected[:3])}" if unexpected else ""]
+        raise CheckpointError(f"{weights} does not match {described}: it {' and '.join(s for s in said if s)}")
+    for name, want in expected.items():
+        got = tensors[name]
+        if got.shape != want.shape:
+            raise CheckpointError(f"{weights} does not match {described}: {name} has shape {list(got.shape)}, "
+                                  f"the model needs {list(want.shape)}")
+        if got.dtype != want.dtype:
+            raise CheckpointError(f"{weights} does not match {described}: {name} is "
+                                  f"{str(got.dtype).removeprefix('torch.')}, the model needs {str(want.dtype).removeprefix('torch.')}")
+    if bad := not_finite(tensors):
+        raise CheckpointError(f"{weights} holds NaN or infinite values (in {', '.join(bad[:3])}"
+                              f"{' and others' if len(bad) > 3 else ''}): the model it would give is broken")
 
 
 def load(location: str | Path, device: str | torch.device = "cpu") -> nn.Module:
@@ -137,21 +301,38 @@ def load(location: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """
     path = resolve(location)
     config = read_config(path)
-    try:
-        model = build_model(config["family"], config.get("model", {}))
-    except (ConfigError, KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{path / CONFIG} does not describe a buildable model: {e}") from None
-    state = load_tensors(path / WEIGHTS)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise CheckpointError(f"{path / WEIGHTS} does not match {path / CONFIG}: {e}") from None
+    family = get_family(config["family"])
+    with torch.device("meta"):  # shapes and sizes, nothing allocated
+        model = family.build_generator(family.make_config(config.get("model", {})))
+    expected = model.state_dict()
+    elements = sum(t.numel() for t in expected.values())
+    if elements > MAX_ELEMENTS:
+        raise CheckpointError(f"{path / CONFIG} describes a model of {elements:,} numbers; the limit is {MAX_ELEMENTS:,}")
+    size = (path / WEIGHTS).stat().st_size if (path / WEIGHTS).is_file() else 0
+    expected_bytes = sum(t.numel() * t.element_size() for t in expected.values())
+    if size > expected_bytes + HEADER_SLACK:
+        raise CheckpointError(f"{path / WEIGHTS} is {size / 1e6:.1f} MB, far more than the {expected_bytes / 1e6:.1f} MB "
+                              f"of weights {path / CONFIG} describes")
+    tensors, metadata = read_tensors(path / WEIGHTS)
+    check_weights(path, config, expected, tensors, metadata)
+    model.load_state_dict(tensors, strict=True, assign=True)  # the meta tensors become the loaded ones
     model.checkpoint = config
     model.checkpoint_dir = path
     return model.to(device).eval()
 
 
 def read_optional_json(location: str | Path, name: str) -> Any | None:
-    """metrics.json or history.json of a checkpoint, or None when it has none yet."""
+    """metrics.json or history.json of a checkpoint, checked by its format, or None when it has none yet."""
     path = resolve(location) / name
-    return read_json(path) if path.exists() else None
+    if not path.exists():
+        return None
+    return CHECKS[name](read_json(path), path) if name in CHECKS else read_json(path)
+
+
+def check_folder(location: str | Path) -> dict:
+    """config.json of a checkpoint after checking it and the metrics.json and history.json beside it (the files a
+    page reads), without loading the weights; CheckpointError names the first file that is wrong."""
+    config = read_config(location)
+    for name in CHECKS:
+        read_optional_json(location, name)
+    return config

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from . import losses
+from .config import Checks
 from .data import ImageData
 from .sampling import eval_mode
 
@@ -77,6 +78,11 @@ class WassersteinGP(Objective):
         gp_weight: float = 10.0  # lambda, Gulrajani et al. 2017, section 4
         n_critic: int = 5        # critic iterations per generator iteration
 
+        def __post_init__(self):
+            check = Checks(self, "objective")
+            check.number("gp_weight", at_least=0)
+            check.number("n_critic", at_least=1, at_most=1000)
+
     @property
     def n_critic(self) -> int:
         return self.params.n_critic
@@ -101,6 +107,9 @@ class AuxiliaryClassifierGAN(Objective):
     class Params:
         aux_weight: float = 1.0      # weight of the class log-likelihood L_C
         classify_fakes: bool = True  # D's class head also learns L_C on fakes, as in the paper; False: real images only
+
+        def __post_init__(self):
+            Checks(self, "objective").number("aux_weight", at_least=0)
 
     def discriminator_loss(self, G, D, b):
         fake = b.fake_images(G).detach()
@@ -130,6 +139,11 @@ class ELBO(Objective):
     class Params:
         reconstruction: str = "bce"  # bce (Bernoulli) | mse (Gaussian)
         kl_weight: float = 1.0       # beta of Higgins et al. 2017; 1 is the plain ELBO
+
+        def __post_init__(self):
+            check = Checks(self, "objective")
+            check.choice("reconstruction", ("bce", "mse"))
+            check.number("kl_weight", at_least=0)
 
     has_discriminator = False
 

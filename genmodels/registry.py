@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 from torch import nn
 
-from .config import ConfigError
+from .config import ConfigError, from_dict
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,18 @@ class Family:
     objective: str                              # key in genmodels.objectives.OBJECTIVES
     build_discriminator: Callable[[Any], nn.Module] | None = None  # None: no adversary (VAE)
     conditional: bool = False                   # needs class labels from the dataset
+
+    def make_config(self, values: dict | None, where: str = "") -> Any:
+        """The family's architecture config from a dict, checked like any config and for the conditioning the
+        family needs: a class count for conditional families, none for the others."""
+        config = from_dict(self.config_cls, values, where)
+        if self.conditional and config.num_classes < 2:
+            raise ConfigError(f"model.num_classes must be at least 2 for {self.name}, which is conditional; "
+                              f"got {config.num_classes}")
+        if not self.conditional and config.num_classes:
+            raise ConfigError(f"model.num_classes must be 0 for {self.name}, which is unconditional; "
+                              f"got {config.num_classes}")
+        return config
 
 
 FAMILIES: dict[str, Family] = {}

@@ -5,12 +5,13 @@ A config file has up to three sections, each a small diff over commented datacla
 """
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genmodels.config import ConfigError, from_dict, parse_value, shown_path
+from genmodels.config import Checks, ConfigError, from_dict, parse_value, shown_path
 from genmodels.data import native_shape
 from genmodels.objectives import OBJECTIVES
 from genmodels.registry import get_family
@@ -41,12 +42,28 @@ class TrainConfig:
     fid_features: str = "classifier"          # classifier (the dataset's shipped classifier; seconds on a CPU) | inception
 
     def __post_init__(self):
-        if self.optimizer not in ("adam", "sgd"):
-            raise ConfigError(f"train.optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
-        if self.fid_features not in ("classifier", "inception"):
-            raise ConfigError(f"train.fid_features must be 'classifier' or 'inception', got {self.fid_features!r}")
-        if self.batch_size < 2:
-            raise ConfigError("train.batch_size must be at least 2 (batch norm needs a batch)")
+        check = Checks(self, "train")
+        # Every number is checked here, so `--set train.lr=nan` stops with a sentence, not a traceback from
+        # torch.optim; a learning rate that is merely too high is caught by the trainer's divergence checks.
+        check.number("epochs", at_least=1, at_most=1_000_000)
+        check.number("max_steps", at_least=0)
+        check.number("batch_size", at_least=2, at_most=65536)  # at least 2: batch norm needs a batch
+        check.number("lr", above=0)
+        check.number("lr_d", at_least=0)
+        check.number("betas", at_least=0, below=1)
+        check.choice("optimizer", ("adam", "sgd"))
+        check.number("lr_decay", above=0, at_most=1)
+        check.number("ema_decay", at_least=0, below=1)
+        check.number("seed", at_least=0, at_most=2**63 - 1)
+        check.number("checkpoint_every", at_least=1)
+        check.number("checkpoint_minutes", at_least=0)
+        check.choice("precision", ("auto", "fp32", "bf16", "fp16"))
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device):
+            raise ConfigError(f"device must be auto, cpu, mps, cuda or cuda:N, got {self.device!r}")
+        check.number("threads", at_least=0, at_most=1024)
+        check.number("fid_every", at_least=0)
+        check.number("fid_samples", at_least=2, at_most=1_000_000)  # a covariance needs 2 samples
+        check.choice("fid_features", ("classifier", "inception"))
 
 
 @dataclass
@@ -115,7 +132,7 @@ def resolve_config(dataset: str, family_name: str, overrides: list[str] = (), nu
     return RunConfig(
         dataset=dataset,
         family=family_name,
-        model=from_dict(family.config_cls, model_values, where=f"[model] of {path.name}"),
+        model=family.make_config(model_values, where=f"[model] of {path.name}"),
         train=from_dict(TrainConfig, values["train"], where=f"[train] of {path.name}"),
         objective=from_dict(objective_cls.Params, values["objective"], where=f"[objective] of {path.name}"),
         source_file=shown_path(path) if path.is_file() else None,

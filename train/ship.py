@@ -3,15 +3,15 @@
     python -m train.ship RUN_DIR DEST [--final]
 
 Ships RUN_DIR/best (the epoch with the lowest per-epoch FID) when the run kept one, else (or with
---final) RUN_DIR/checkpoint, the last epoch. DEST gets config.json and model.safetensors from it, the
-run's whole history.json (every epoch, the best one marked) and a preview.png drawn from the shipped
-weights. A metrics.json already in DEST described other weights, so it is removed: measure the new
+--final) RUN_DIR/checkpoint, the last epoch. DEST gets its weights and config.json, written again by
+`genmodels.checkpoint.save` (the same tensors, with the content hash that `load` checks, also for runs
+saved before checkpoints had one), the run's whole history.json (every epoch, the best one marked) and a
+preview.png drawn from the shipped weights. A metrics.json already in DEST described other weights, so it is removed: measure the new
 ones with `python -m genmodels.evaluate DEST`.
 """
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -29,9 +29,10 @@ def ship(run: Path, dest: Path, final: bool = False) -> Path:
     if size > MAX_WEIGHTS_BYTES:
         raise CheckpointError(f"{source / ckpt.WEIGHTS} is {size / 2**20:.1f} MB, over the "
                               f"{MAX_WEIGHTS_BYTES // 2**20} MB shipped weights may take")
-    history = ckpt.read_json(run / "checkpoint" / ckpt.HISTORY)
-    for name in (ckpt.WEIGHTS, ckpt.CONFIG):
-        ckpt.atomic_write(dest / name, lambda tmp: shutil.copyfile(source / name, tmp))
+    path = run / "checkpoint" / ckpt.HISTORY
+    history = ckpt.check_history(ckpt.read_json(path), path)
+    config = model.checkpoint
+    ckpt.save(model, dest, config["family"], data=config.get("data"), training=config.get("training"))
     ckpt.write_json(dest / ckpt.HISTORY, history)
     image = preview_grid(model)
     ckpt.atomic_write(dest / "preview.png", lambda tmp: image.save(tmp, format="PNG"))

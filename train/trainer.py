@@ -8,6 +8,13 @@ A run folder holds:
   resume/       everything else needed to continue: discriminator, optimisers, EMA, RNG, counters
   samples/      one preview grid per epoch
   best/         with train.fid_every, the checkpoint of the epoch with the lowest FID so far
+
+A kill at any moment leaves a run that resumes consistently. resume/ is one unit: its tensors go to a new
+file named for that save, and state.json, renamed into place last, names that file with its content hash
+and step; only then are older tensor files removed, so state.json always names complete tensors of its own
+save. checkpoint/ and best/ record the content hash of their weights in config.json (written last), so a
+kill between their two files is refused by `genmodels.load`, and --resume rewrites checkpoint/ from resume/.
+Evaluation, previews and saves draw from their own RNG, so a resumed run equals an uninterrupted one bit for bit.
 """
 from __future__ import annotations
 
@@ -15,8 +22,10 @@ import copy
 import functools
 import json
 import math
+import re
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,9 +44,15 @@ from genmodels.sampling import eval_mode, preview_grid, sample
 from . import distributed
 from .config import RunConfig
 
-# Settings a run may change when it is resumed: they do not change what the optimiser does.
+# Settings a run may change when it is resumed: they do not change what the optimiser does, or (the learning
+# rates) they are how a diverged run continues from its last good checkpoint.
 RESUMABLE_CHANGES = ("epochs", "max_steps", "device", "threads", "checkpoint_minutes", "checkpoint_every",
-                     "fid_every", "fid_samples", "fid_features")
+                     "fid_every", "fid_samples", "fid_features", "lr", "lr_d")
+# No objective here reaches this on a healthy run (the largest, a VAE's reconstruction summed over a 64x64 RGB
+# image, starts near 1e4); beyond it the weights are blowing up, and the run would only end in NaN.
+LOSS_LIMIT = 1e6
+STATE = "state.json"
+STATE_TENSORS = re.compile(r"state(-\d+-[0-9a-f]+)?\.safetensors")  # state.safetensors: runs saved before issue 17
 
 
 class TrainingDiverged(RuntimeError):
@@ -95,7 +110,8 @@ class Trainer:
             if cfg.fid_features == "classifier":
                 from genmodels.metrics.classifier import load_classifier
 
-                load_classifier(data.name)
+                with self.own_rng():  # building it draws initial weights; a run without FID must train the same
+                    load_classifier(data.name)
             elif len(self.heldout) < 2:
                 raise ConfigError(f"per-epoch FID needs at least 2 held-out images and {data.name} has "
                                   f"{len(self.heldout)}: add images or set train.fid_every=0")
@@ -107,6 +123,13 @@ class Trainer:
         if cfg.optimizer == "adam":
             return torch.optim.Adam(module.parameters(), lr=lr, betas=cfg.betas)
         return torch.optim.SGD(module.parameters(), lr=lr, momentum=cfg.betas[0])
+
+    def own_rng(self):
+        """A block whose use of torch's global RNG is undone afterwards. Evaluation builds classifiers and caches
+        lazily, at the first epoch end of each process: in a resumed run that is another step than in an
+        uninterrupted one, so drawing from the training RNG there would change every later batch of noise."""
+        cuda = [self.device.index or 0] if self.device.type == "cuda" else []
+        return torch.random.fork_rng(devices=cuda, device_type="cuda")
 
     @property
     def shipped(self) -> nn.Module:
@@ -159,10 +182,11 @@ class Trainer:
             self.history.append(entry)
             last = p.epoch >= cfg.epochs or self.reached_max_steps()
             if self.world.is_main:
-                if epoch_done or last:
-                    self.objective.after_epoch(self.shipped, self.data, copies=(self.G,) if self.G_ema is not None else ())
-                best = epoch_done and cfg.fid_every and p.epoch % cfg.fid_every == 0 and self.evaluate_epoch(entry, seconds)
-                self.write_preview(self.out / "checkpoint", *([self.out / "best"] if best else []))
+                with self.own_rng():
+                    if epoch_done or last:
+                        self.objective.after_epoch(self.shipped, self.data, copies=(self.G,) if self.G_ema is not None else ())
+                    best = epoch_done and cfg.fid_every and p.epoch % cfg.fid_every == 0 and self.evaluate_epoch(entry, seconds)
+                    self.write_preview(self.out / "checkpoint", *([self.out / "best"] if best else []))
                 self.write_history()
                 print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()),
                       file=sys.stderr, flush=True)
@@ -254,17 +278,26 @@ class Trainer:
         value = [loss.detach().float().reshape(1)]
         self.world.mean_(value)  # every process must agree to stop, or the others would wait forever
         if not torch.isfinite(value[0]):
-            saved = self.out / "checkpoint"
-            where = f"the last good checkpoint is {saved} (step {self.saved_step})" if self.saved_step is not None \
-                else "no checkpoint was written yet"
-            raise TrainingDiverged(
-                f"the {what} loss became {value[0].item()} at step {self.progress.step + 1} (epoch {self.progress.epoch + 1}); "
-                f"{where}. Try a lower learning rate (--set train.lr=...) or precision fp32.")
+            raise self.diverged(f"the {what} loss became {value[0].item()}", self.progress.step + 1)
+        if value[0].abs() > LOSS_LIMIT:
+            raise self.diverged(f"the {what} loss reached {value[0].item():.3g}, past the {LOSS_LIMIT:g} no healthy "
+                                "run here reaches: the weights are blowing up", self.progress.step + 1)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         self.world.mean_([p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None])
         scaler.step(opt)
         scaler.update()
+
+    def diverged(self, what: str, step: int) -> TrainingDiverged:
+        """The error that stops a diverged run, saying plainly how to go on."""
+        where = f"at step {step} (epoch {self.progress.epoch + 1})"
+        if self.saved_step is None:
+            return TrainingDiverged(f"{what} {where}, before any checkpoint was written. Start again with a lower "
+                                    "learning rate (--set train.lr=...), or with --set train.precision='fp32'.")
+        return TrainingDiverged(
+            f"{what} {where}. The last good checkpoint is {self.out / 'checkpoint'} (step {self.saved_step}); nothing "
+            "later was saved. To continue from it, run the same command with --resume and a lower learning rate "
+            "(--set train.lr=..., and train.lr_d for the discriminator); or start again in a new --out.")
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -305,14 +338,20 @@ class Trainer:
                 "train": to_dict(cfg), "objective": to_dict(self.run.objective)}
 
     def save(self, seconds: float) -> None:
-        """Resume state first, then the shippable checkpoint: each file is written atomically."""
+        """Resume state first, then the shippable checkpoint; never weights that are not finite."""
+        for name, module in (("generator", self.G), ("generator EMA", self.G_ema), ("discriminator", self.D)):
+            if module is not None and ckpt.not_finite(module.state_dict()):
+                raise self.diverged(f"the {name} weights hold NaN or infinite values", self.progress.step)
         self.progress.seconds = seconds
         self.saved_step = self.progress.step
         if not self.world.is_main:
             return
         self.save_resume_state()
+        self.save_checkpoint()
+
+    def save_checkpoint(self) -> None:
         ckpt.save(self.shipped, self.out / "checkpoint", self.run.family, data=self.data_record(),
-                  training=self.training_record(seconds))
+                  training=self.training_record(self.progress.seconds))
 
     # ---- resume ------------------------------------------------------------------------------
 
@@ -336,35 +375,52 @@ class Trainer:
             else:
                 tensors.update({f"{name}.{k}": v for k, v in obj.state_dict().items()})
         folder = self.out / "resume"
-        ckpt.save_tensors(folder / "state.safetensors", tensors)
-        ckpt.write_json(folder / "state.json", {"progress": vars(self.progress), "param_groups": groups,
-                                                "history": self.history, "best": self.best, "run": self.run.to_dict()})
+        # A new file per save (a step can be saved twice: mid-epoch, then at the epoch's end); state.json names it.
+        name = f"state-{self.progress.step:08d}-{uuid.uuid4().hex[:8]}.safetensors"
+        ckpt.save_tensors(folder / name, tensors)
+        ckpt.write_json(folder / STATE, {"progress": vars(self.progress), "tensors": name,
+                                         "sha256": ckpt.content_hash(tensors), "param_groups": groups,
+                                         "history": self.history, "best": self.best, "run": self.run.to_dict()})
+        for old in folder.iterdir():  # state.json no longer names them
+            if old.name != name and STATE_TENSORS.fullmatch(old.name):
+                old.unlink()
 
     def resume(self) -> bool:
-        """Load resume/ if present. Returns whether there was anything to resume."""
+        """Load resume/ if present. Returns whether there was anything to resume.
+
+        Also clears what a kill can leave behind (temporaries, tensor files state.json does not name) and
+        rewrites checkpoint/ from the resumed state, which repairs a checkpoint/ killed between its two files."""
         folder = self.out / "resume"
-        if not (folder / "state.json").exists():
+        if not (folder / STATE).exists():
             return False
-        meta = ckpt.read_json(folder / "state.json")
+        meta = ckpt.read_json(folder / STATE)
         saved, now = dict(meta["run"]), json.loads(json.dumps(self.run.to_dict()))  # tuples compare as lists
-        for run in (saved, now):  # these may change between a run and its continuation
-            run["train"] = {k: v for k, v in run["train"].items() if k not in RESUMABLE_CHANGES}
-            run.pop("config_file", None)
-        if saved != now:
-            raise ckpt.CheckpointError(f"{folder / 'state.json'} was written by a run with another config; "
-                                       f"use a new --out folder or the same settings.\n saved: {saved}\n now:   {now}")
-        tensors = ckpt.load_tensors(folder / "state.safetensors", self.device)
-        for name, obj in self.modules().items():
+        differ = [(key, saved[key], now[key]) for key in ("dataset", "family") if saved[key] != now[key]]
+        differ += [(f"{section}.{key}", saved[section].get(key), now[section].get(key))
+                   for section in ("model", "train", "objective") for key in sorted(set(saved[section]) | set(now[section]))
+                   if saved[section].get(key) != now[section].get(key) and not (section == "train" and key in RESUMABLE_CHANGES)]
+        if differ:
+            said = "; ".join(f"{key} was {json.dumps(was)}, now {json.dumps(is_)}" for key, was, is_ in differ)
+            raise ckpt.CheckpointError(f"the run in {self.out} was made with other settings ({said}). Resume with its "
+                                       "settings, or start a new run in another --out.")
+        name = meta.get("tensors", "state.safetensors")
+        if not isinstance(name, str) or not STATE_TENSORS.fullmatch(name):
+            raise ckpt.CheckpointError(f"{folder / STATE} names no tensor file of this run ({json.dumps(name)})")
+        tensors = ckpt.load_tensors(folder / name, self.device)
+        if "sha256" in meta and ckpt.content_hash(tensors) != meta["sha256"]:
+            raise ckpt.CheckpointError(f"{folder / name} is damaged: it no longer matches the content hash {folder / STATE} "
+                                       f"recorded at step {meta['progress']['step']}. Start a new run in another --out.")
+        for obj_name, obj in self.modules().items():
             if obj is None:
                 continue
-            prefix = f"{name}."
+            prefix = f"{obj_name}."
             part = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
             if isinstance(obj, torch.optim.Optimizer):
                 state: dict[int, dict] = {}
                 for key, value in part.items():
                     _, pid, field = key.split(".", 2)
                     state.setdefault(int(pid), {})[field] = value
-                obj.load_state_dict({"state": state, "param_groups": meta["param_groups"][name]})
+                obj.load_state_dict({"state": state, "param_groups": meta["param_groups"][obj_name]})
             else:
                 obj.load_state_dict(part, strict=True)
         torch.set_rng_state(tensors["rng.cpu"].cpu())
@@ -374,4 +430,23 @@ class Trainer:
         self.history = meta["history"]
         self.best = meta.get("best")
         self.saved_step = self.progress.step
+        self.set_learning_rates(saved["train"])
+        if self.world.is_main:
+            for sub in ("resume", "checkpoint", "best", "samples"):
+                ckpt.remove_temporaries(self.out / sub)
+            for old in folder.iterdir():
+                if old.name != name and STATE_TENSORS.fullmatch(old.name):
+                    old.unlink()
+            self.save_checkpoint()
+            self.write_history()
         return True
+
+    def set_learning_rates(self, saved: dict) -> None:
+        """Where this run's train.lr or train.lr_d differs from the resumed run's, use the new rate from now on
+        (decayed as many epochs as have passed); otherwise keep the optimisers' own, for a bit-exact resume."""
+        cfg = self.run.train
+        if (saved["lr"], saved["lr_d"]) == (cfg.lr, cfg.lr_d):
+            return
+        for opt, lr in ((self.opt_g, cfg.lr), (self.opt_d, cfg.lr_d or cfg.lr)):
+            for group in opt.param_groups if opt is not None else ():
+                group["lr"] = lr * cfg.lr_decay ** self.progress.epoch

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..config import Checks
 from ..registry import Family, register
 from .blocks import ConvFeatures, ConvGenerator, init_dcgan_weights
 from .dcgan import DCGANConfig
@@ -17,6 +18,13 @@ class ACGANConfig(DCGANConfig):
     embed_dim: int = 50     # size of the label embedding concatenated to z (label_input "concat")
     label_input: str = "multiply"  # concat | multiply: z scaled by a label embedding, so G cannot drop z
     dropout: float = 0.0    # dropout between discriminator blocks (Odena et al. used 0.5)
+
+    def __post_init__(self):
+        super().__post_init__()
+        check = Checks(self, "model")
+        check.number("embed_dim", at_least=1, at_most=4096)
+        check.choice("label_input", ("concat", "multiply"))
+        check.number("dropout", at_least=0, below=1)
 
 
 class AuxiliaryClassifierDiscriminator(nn.Module):

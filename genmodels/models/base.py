@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..config import Checks
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -13,6 +15,15 @@ class ModelConfig:
     channels: int = 1       # 1 (grayscale) or 3 (RGB)
     latent_dim: int = 100   # size of z
     num_classes: int = 0    # 0 = unconditional
+
+    def __post_init__(self):
+        # Bounds that keep any config, typed by anyone (a sidebar path, a hub repo), from asking for a network
+        # that cannot exist or would not fit in memory; the checkpoint loader also bounds the total size.
+        check = Checks(self, "model")
+        check.number("image_size", at_least=4, at_most=256)
+        check.choice("channels", (1, 3))
+        check.number("latent_dim", at_least=1, at_most=4096)
+        check.number("num_classes", at_least=0, at_most=1000)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

@@ -11,6 +11,7 @@ import math
 import torch
 from torch import nn
 
+from ..config import ConfigError
 from .base import Generator, ModelConfig
 
 
@@ -19,7 +20,7 @@ def stack_geometry(image_size: int) -> tuple[int, int]:
     start = 7 if image_size % 7 == 0 else 4
     blocks = math.log2(image_size / start)
     if blocks < 1 or not blocks.is_integer():
-        raise ValueError(f"image_size must be 28, 32, 64 or another 7*2^k / 4*2^k, got {image_size}")
+        raise ConfigError(f"image_size must be 28, 32, 64 or another 7*2^k / 4*2^k, got {image_size}")
     return start, int(blocks)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..config import Checks
 from ..registry import Family, register
 from .blocks import ConvFeatures, ConvGenerator, init_dcgan_weights
 from .dcgan import DCGANConfig
@@ -19,6 +20,11 @@ from .dcgan import DCGANConfig
 class CGANConfig(DCGANConfig):
     num_classes: int = 10   # classes both networks are conditioned on
     embed_dim: int = 50     # size of the generator's label embedding
+
+    def __post_init__(self):
+        super().__post_init__()
+        check = Checks(self, "model")
+        check.number("embed_dim", at_least=1, at_most=4096)
 
 
 class ConditionalDiscriminator(nn.Module):

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..config import Checks
 from ..registry import Family, register
 from .base import ModelConfig
-from .blocks import ConvFeatures, ConvGenerator, init_dcgan_weights
+from .blocks import ConvFeatures, ConvGenerator, init_dcgan_weights, stack_geometry
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,15 @@ class DCGANConfig(ModelConfig):
     d_width: int = 64    # discriminator channels after its first block (ndf)
     d_norm: str = "batch"  # discriminator normalisation: batch | layer | none
     g_activation: str = "relu"  # generator activation: relu | leaky_relu
+
+    def __post_init__(self):
+        super().__post_init__()
+        check = Checks(self, "model")
+        stack_geometry(self.image_size)
+        check.number("width", at_least=1, at_most=1024)
+        check.number("d_width", at_least=1, at_most=1024)
+        check.choice("d_norm", ("batch", "layer", "none"))
+        check.choice("g_activation", ("relu", "leaky_relu"))
 
 
 class ConvDiscriminator(nn.Module):

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..config import Checks
 from ..data import to_float
 from ..registry import Family, register
 from .base import Generator, ModelConfig
-from .blocks import ConvFeatures, ConvGenerator
+from .blocks import ConvFeatures, ConvGenerator, stack_geometry
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,15 @@ class VAEConfig(ModelConfig):
     latent_dim: int = 16       # size of the Gaussian code z
     width: int = 32            # decoder channels at full resolution; the encoder mirrors it
     prior_components: int = 0  # 0: sample N(0, I); K: a K-component Gaussian mixture fitted to the codes
+
+    def __post_init__(self):
+        super().__post_init__()
+        check = Checks(self, "model")
+        stack_geometry(self.image_size)
+        check.number("width", at_least=1, at_most=1024)
+        if not 0 <= self.prior_components <= 1000:
+            check.fail("prior_components", "must be 0 (N(0, I)) or a number of mixture components up to 1000, "
+                       f"got {self.prior_components}")
 
 
 class VAE(Generator):
@@ -35,8 +45,6 @@ class VAE(Generator):
 
     def __init__(self, config: VAEConfig):
         super().__init__(config)
-        if config.prior_components < 0:
-            raise ValueError(f"prior_components must be 0 (N(0, I)) or a number of mixture components, got {config.prior_components}")
         self.encoder = ConvFeatures(config.channels, config.image_size, config.width, norm="batch")
         flat = self.encoder.out_channels * self.encoder.out_size ** 2
         self.to_posterior = nn.Linear(flat, 2 * config.latent_dim)  # -> (mu, logvar)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..config import ConfigError
 from ..registry import Family, register
 from .blocks import ConvGenerator
 from .dcgan import ConvDiscriminator, DCGANConfig
@@ -17,8 +18,9 @@ class WGANGPConfig(DCGANConfig):
     d_norm: str = "layer"  # critic normalisation: layer | none (batch norm breaks the per-sample penalty)
 
     def __post_init__(self):
+        super().__post_init__()
         if self.d_norm == "batch":
-            raise ValueError("WGAN-GP's critic cannot use batch norm (Gulrajani et al. 2017, section 4): use 'layer' or 'none'")
+            raise ConfigError("WGAN-GP's critic cannot use batch norm (Gulrajani et al. 2017, section 4): use 'layer' or 'none'")
 
 
 register(Family(
