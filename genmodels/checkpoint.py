@@ -119,7 +119,7 @@ def read_tensors(path: str | Path, device: str | torch.device = "cpu") -> tuple[
         with safe_open(str(path), framework="pt", device=str(device)) as f:
             return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
     except (SafetensorError, OSError, ValueError, RuntimeError, TypeError):
-        raise CheckpointError(f"{path} is not a readable safetensors file: it is truncated or damaged") from None
+        raise CheckpointError(f"{path} is not a readable safetensors file: it is truncated or corrupt") from None
 
 
 def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
@@ -261,34 +261,33 @@ def read_config(location: str | Path) -> dict:
 def check_weights(path: Path, config: dict, expected: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor],
                   metadata: dict[str, str]) -> None:
     """The weights must be the ones config.json was saved with, and fit the model it describes."""
-    weights, described = path / WEIGHTS, path / CONFIG
+    weights = path / WEIGHTS
+    mismatch = f"{weights} does not match {path / CONFIG}:"
     family, dataset = config["family"], config.get("data", {}).get("dataset")
     if metadata.get("format") != FORMAT:
         raise CheckpointError(f"{weights} was not written by genmodels (its metadata has no \"format\": \"{FORMAT}\")")
     if metadata.get("family") != family:
-        raise CheckpointError(f"{weights} holds {metadata.get('family') or 'unnamed'} weights, but {described} "
-                              f"describes a {family} model")
+        raise CheckpointError(f"{mismatch} it holds {metadata.get('family') or 'unnamed'} weights, the config a {family} model")
     if metadata.get("dataset") and dataset and metadata["dataset"] != dataset:
-        raise CheckpointError(f"{weights} holds weights trained on {metadata['dataset']}, but {described} says {dataset}")
+        raise CheckpointError(f"{mismatch} its weights were trained on {metadata['dataset']}, the config says {dataset}")
     digest = content_hash(tensors) if "sha256" in metadata or HASH in config else None
     if "sha256" in metadata and digest != metadata["sha256"]:
-        raise CheckpointError(f"{weights} is damaged: its tensors no longer match the content hash recorded when it "
+        raise CheckpointError(f"{weights} is corrupt: its tensors no longer match the content hash recorded when it "
                               "was saved")
     if HASH in config and digest != config[HASH]:
-        raise CheckpointError(f"{weights} is not the weights file {described} was saved with (their content hashes "
-                              "differ): a file was replaced, or a save was interrupted between the two files")
+        raise CheckpointError(f"{mismatch} the two were not saved together (their content hashes differ): a file was "
+                              "replaced, or a save was interrupted between them")
     missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
     if missing or unexpected:
         said = [f"lacks {', '.join(missing[:3])}" if missing else "", f"has extra {', '.join(unexpected[:3])}" if unexpected else ""]
-        raise CheckpointError(f"{weights} does not match {described}: it {' and '.join(s for s in said if s)}")
+        raise CheckpointError(f"{mismatch} it {' and '.join(s for s in said if s)}")
     for name, want in expected.items():
         got = tensors[name]
         if got.shape != want.shape:
-            raise CheckpointError(f"{weights} does not match {described}: {name} has shape {list(got.shape)}, "
-                                  f"the model needs {list(want.shape)}")
+            raise CheckpointError(f"{mismatch} {name} has shape {list(got.shape)}, the model needs {list(want.shape)}")
         if got.dtype != want.dtype:
-            raise CheckpointError(f"{weights} does not match {described}: {name} is "
-                                  f"{str(got.dtype).removeprefix('torch.')}, the model needs {str(want.dtype).removeprefix('torch.')}")
+            raise CheckpointError(f"{mismatch} {name} is {str(got.dtype).removeprefix('torch.')}, the model needs "
+                                  f"{str(want.dtype).removeprefix('torch.')}")
     if bad := not_finite(tensors):
         raise CheckpointError(f"{weights} holds NaN or infinite values (in {', '.join(bad[:3])}"
                               f"{' and others' if len(bad) > 3 else ''}): the model it would give is broken")

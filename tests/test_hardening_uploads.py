@@ -9,13 +9,13 @@ import struct
 import time
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from genmodels.uploads import MAX_PIXELS, UploadError, prepare_upload
+from peak_memory import peak_mb
 
 N_UPLOADS = 1000
 # A 40-megapixel RGBA or float image, the largest that passes the header checks, takes 160 MB decoded, and
@@ -200,46 +200,31 @@ def uploads(seed: int, n: int) -> list[Upload]:
     return out
 
 
-def resident_mb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def reset_peak() -> None:
-    Path("/proc/self/clear_refs").write_text("5")  # Linux: VmHWM starts again from the current RSS
-
-
 @pytest.fixture(scope="module")
 def generated():
     return uploads(seed=17, n=N_UPLOADS)
 
 
 def test_generated_uploads_raise_nothing_but_upload_error_within_a_memory_bound(generated):
-    try:
-        reset_peak()
-    except OSError:
-        pytest.skip("peak memory per input is measured through Linux's /proc/self/clear_refs")
     rng = random.Random(0)
     failures, peaks, outcomes = [], [], {"prepared": 0, "refused": 0}
     started = time.perf_counter()
     for i, upload in enumerate(generated):
         shape, dataset = TARGETS[i % len(TARGETS)] if i >= 6 else TARGETS[rng.randrange(len(TARGETS))]
-        before = resident_mb("VmRSS")
-        reset_peak()
-        try:
-            prepared = prepare_upload(upload.data, shape, dataset)
-        except UploadError as e:
-            outcomes["refused"] += 1
-            assert str(e) and "Traceback" not in str(e)
-        except Exception as e:  # noqa: BLE001  (exactly what the bar counts)
-            failures.append(f"#{i} {upload.what} for {shape}: {type(e).__name__}: {e}")
-        else:
+        prepared = None
+        with peak_mb() as peak:
+            try:
+                prepared = prepare_upload(upload.data, shape, dataset)
+            except UploadError as e:
+                outcomes["refused"] += 1
+                assert str(e) and "Traceback" not in str(e)
+            except Exception as e:  # noqa: BLE001  (exactly what the bar counts)
+                failures.append(f"#{i} {upload.what} for {shape}: {type(e).__name__}: {e}")
+        peaks.append((peak[0], upload.what))
+        if prepared is not None:
             outcomes["prepared"] += 1
             x = prepared.image
             assert x.shape == (1, *shape) and bool(x.isfinite().all()) and x.min() >= -1 and x.max() <= 1, upload.what
-        peaks.append((resident_mb("VmHWM") - before, upload.what))
     seconds = time.perf_counter() - started
     worst = max(peaks)
     print(f"\n{len(generated)} uploads in {seconds:.1f} s: {outcomes}; worst peak {worst[0]:.0f} MB ({worst[1]})")
