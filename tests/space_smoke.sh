@@ -79,7 +79,7 @@ free_gb=$($SUDO df --output=avail -BG "$root_dir" | tail -n 1 | tr -dc 0-9)
 #    as this machine does. Named by a hash of its recipe, so a changed recipe or certificate builds a new one.
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 PIP_INDEX=${PIP_INDEX_URL:-$(python3 -m pip config get global.index-url 2>/dev/null || true)}
-MIRROR=$(apt-get indextargets --format '$(REPO_URI)' "Release: $SUITE" 'Component: main' 'Identifier: Packages' 2>/dev/null | head -n 1)
+MIRROR=$(apt-get indextargets --format '$(REPO_URI)' "Release: $SUITE" 'Component: main' 'Identifier: Packages' 2>/dev/null | awk 'NR == 1')
 MIRROR=${MIRROR:-http://deb.debian.org/debian/}
 recipe=$( { echo "$SUITE $BASE_PACKAGES $MIRROR $PIP_INDEX"; cat "$CA_BUNDLE"; } | sha256sum | cut -c1-12)
 BASE_IMAGE=$BASE_REPO:$SUITE-$recipe
@@ -120,8 +120,9 @@ build=(build --network host --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "TO
 DOCKER_BUILDKIT=0 $DOCKER "${build[@]}" --target data -t "$DATA_IMAGE" . >"$WORK/build.log" 2>&1 \
     && DOCKER_BUILDKIT=0 $DOCKER "${build[@]}" -t "$IMAGE" . >>"$WORK/build.log" 2>&1 \
     || { tail -n 40 "$WORK/build.log"; fail "docker build failed (the end of its log is above)"; }
+current=$(tagged)
 for old in $previous; do   # what the two tags named before, with the layers no other image uses
-    tagged | grep -qx "$old" || $DOCKER rmi "$old" >/dev/null
+    grep -qx "$old" <<<"$current" || $DOCKER rmi "$old" >/dev/null
 done
 size=$($DOCKER image inspect -f '{{.Size}}' "$IMAGE")
 say "built $IMAGE in $(elapsed "$t"): $(( size / 1000000 )) MB"
