@@ -30,6 +30,7 @@ from torch import nn
 
 from .config import ConfigError, to_dict
 from .registry import get_family
+from .sampling import eval_mode, sample
 
 FORMAT = "genmodels-checkpoint"
 VERSION = 1
@@ -104,6 +105,13 @@ def not_finite(tensors: dict[str, torch.Tensor]) -> list[str]:
     return [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
 
 
+def samples_finite(model: nn.Module) -> bool:
+    """Whether the generator draws finite images from two seeded codes (eval mode; the global RNG is not used).
+    Finite weights can still be huge enough (after a learning rate of 1e30, say) that every image is NaN."""
+    with eval_mode(model):
+        return bool(torch.isfinite(sample(model, 2, seed=0)).all())
+
+
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
     # safetensors refuses shared or non-contiguous storage: give each tensor its own contiguous copy.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
@@ -135,6 +143,9 @@ def save(model: nn.Module, directory: str | Path, family: str, data: dict | None
     if bad := not_finite(state):
         raise CheckpointError(f"refusing to save {directory}: the weights {', '.join(bad[:3])}"
                               f"{' and others' if len(bad) > 3 else ''} hold NaN or infinite values")
+    if not samples_finite(model):
+        raise CheckpointError(f"refusing to save {directory}: the model draws NaN or infinite images (its weights "
+                              "have blown up)")
     digest = content_hash(state)
     data = data or {}
     config = {
@@ -315,6 +326,9 @@ def load(location: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     tensors, metadata = read_tensors(path / WEIGHTS)
     check_weights(path, config, expected, tensors, metadata)
     model.load_state_dict(tensors, strict=True, assign=True)  # the meta tensors become the loaded ones
+    if not samples_finite(model):
+        raise CheckpointError(f"{path / WEIGHTS} gives a model that draws NaN or infinite images: its weights have "
+                              "blown up (a learning rate far too high?)")
     model.checkpoint = config
     model.checkpoint_dir = path
     return model.to(device).eval()

@@ -63,9 +63,14 @@ def variants(root: Path) -> list[tuple[str, Path, str]]:
     out: list[tuple[str, Path, str]] = []
     rng = random.Random(17)
     counter = iter(range(10_000))
+    templates: dict[tuple, Path] = {}
 
     def fresh(family: str = "dcgan", **kwargs) -> Path:
-        return make(root / f"v{next(counter):03d}", family, **kwargs)
+        """A copy of a good checkpoint of this family (saved once) to break."""
+        key = (family, *sorted(kwargs.items()))
+        if key not in templates:
+            templates[key] = make(root / f"template-{len(templates)}", family, **kwargs)
+        return Path(shutil.copytree(templates[key], root / f"v{next(counter):03d}"))
 
     # Bytes changed in the tensor data (40 random positions, one byte each, across three families), bytes
     # changed in the header (10), and truncation anywhere (10).
@@ -112,6 +117,9 @@ def variants(root: Path) -> list[tuple[str, Path, str]]:
     folder = fresh("dcgan")
     resave_weights(folder, lambda t: {**t, "net.0.weight": t["net.0.weight"].index_fill(0, torch.tensor([3]), float("nan"))})
     out.append(("one row of NaN", folder, "NaN or infinite values (in net.0.weight"))
+    folder = fresh("dcgan")
+    resave_weights(folder, lambda t: {k: v * 1e30 if v.is_floating_point() else v for k, v in t.items()})
+    out.append(("finite weights blown up to 1e30", folder, "draws NaN or infinite images"))
     folder = fresh("dcgan")
     tensors = ckpt.load_tensors(folder / ckpt.WEIGHTS)
     ckpt.save_tensors(folder / ckpt.WEIGHTS, tensors)  # no metadata: not written by genmodels

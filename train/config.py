@@ -59,7 +59,7 @@ class TrainConfig:
         check.number("checkpoint_minutes", at_least=0)
         check.choice("precision", ("auto", "fp32", "bf16", "fp16"))
         if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device):
-            raise ConfigError(f"device must be auto, cpu, mps, cuda or cuda:N, got {self.device!r}")
+            check.fail("device", f"must be auto, cpu, mps, cuda or cuda:N, got {self.device!r}")
         check.number("threads", at_least=0, at_most=1024)
         check.number("fid_every", at_least=0)
         check.number("fid_samples", at_least=2, at_most=1_000_000)  # a covariance needs 2 samples

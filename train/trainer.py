@@ -342,6 +342,8 @@ class Trainer:
         for name, module in (("generator", self.G), ("generator EMA", self.G_ema), ("discriminator", self.D)):
             if module is not None and ckpt.not_finite(module.state_dict()):
                 raise self.diverged(f"the {name} weights hold NaN or infinite values", self.progress.step)
+        if not ckpt.samples_finite(self.shipped):
+            raise self.diverged("the generator draws NaN or infinite images (its weights have blown up)", self.progress.step)
         self.progress.seconds = seconds
         self.saved_step = self.progress.step
         if not self.world.is_main:
