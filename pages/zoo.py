@@ -6,7 +6,8 @@ from PIL import Image
 from genmodels import checkpoint as ckpt
 from genmodels.registry import get_family
 from genmodels.sampling import sample
-from pages.app.common import Entry, current, load, no_models_message, params, picture, run_page
+from genmodels.uploads import UploadError, decode
+from pages.app.common import USER_ERRORS, Entry, current, load, log, no_models_message, params, picture, run_page
 
 # One line a student can read in a minute; a family without one still gets its card.
 WHAT_IT_DOES = {
@@ -20,28 +21,42 @@ WHAT_IT_DOES = {
 METRICS_SHOWN = [("ssim", "SSIM", "{:.3f}"), ("mse", "MSE", "{:.4f}"), ("fid", "FID", "{:.1f}")]
 
 
-def preview(entry: Entry, model):
-    path = ckpt.resolve(entry.location) / "preview.png"
+def preview(entry: Entry, model) -> tuple[Image.Image, str | None]:
+    """The checkpoint's preview.png, or fresh samples when it has none or it cannot be read (with why)."""
+    path, problem = ckpt.resolve(entry.location) / "preview.png", None
     if path.is_file():
-        with Image.open(path) as im:
-            return im.copy()
-    return picture(sample(model, 16, seed=0), nrow=8, width=320)
+        try:  # read as an upload is: a damaged or hostile file gives a message, not an exception
+            return decode(path.read_bytes())[0], None
+        except UploadError as e:
+            problem = f"{path} cannot be shown ({e}); these are fresh samples."
+    return picture(sample(model, 16, seed=0), nrow=8, width=320), problem
 
 
 def card(entry: Entry, device: str) -> None:
-    with st.container(border=True):
+    """One checkpoint's card, drawn in isolation: whatever its files make go wrong replaces this card with a
+    message saying what, and the other cards are still drawn. A broken checkpoint shows no preview."""
+    slot = st.empty()
+    try:
         if entry.error:
+            raise ckpt.CheckpointError(entry.error)
+        card_body(entry, device, slot)
+    except Exception as e:  # noqa: BLE001  (one malformed file costs one card, never the page)
+        if not isinstance(e, USER_ERRORS):
+            log.exception("the card of %s failed", entry.key)
+        with slot.container(border=True):
             st.markdown(f"**{entry.key}**")
-            st.error(f"This checkpoint cannot be used: {entry.error}")
-            return
-        family = get_family(entry.family)
+            st.error(f"This checkpoint cannot be used: {e}")
+
+
+def card_body(entry: Entry, device: str, slot) -> None:
+    family = get_family(entry.family)
+    model = load(entry, device)
+    image, problem = preview(entry, model)
+    with slot.container(border=True):
         st.markdown(f"### {family.title}\n{family.paper} · `{entry.key}`")
-        try:
-            model = load(entry, device)
-        except ckpt.CheckpointError as e:
-            st.error(f"This checkpoint cannot be loaded: {e}")
-            return
-        st.image(preview(entry, model), width="stretch")
+        st.image(image, width="stretch")
+        if problem:
+            st.warning(problem)
         if entry.family in WHAT_IT_DOES:
             st.caption(WHAT_IT_DOES[entry.family])
         data = entry.config.get("data", {})

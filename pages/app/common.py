@@ -87,17 +87,15 @@ def weights_root() -> Path:
 
 
 def read_entry(key: str, location: str) -> Entry:
-    try:
-        config = ckpt.read_config(location)
-        get_family(config.get("family", ""))
-        return Entry(key, location, config)
+    try:  # config.json, metrics.json and history.json by their formats: what the pages read is sound
+        return Entry(key, location, ckpt.check_folder(location))
     except USER_ERRORS as e:
         return Entry(key, location, None, str(e))
 
 
 def discover(root: Path) -> list[Entry]:
-    """weights/<dataset>/<model>/ folders holding a config.json."""
-    found = sorted(p.parent for p in root.glob("*/*/config.json") if p.parent.name not in NOT_MODELS)
+    """weights/<dataset>/<model>/ folders; one without a config.json gets an entry that says so."""
+    found = sorted(p for p in root.glob("*/*") if p.is_dir() and p.name not in NOT_MODELS and not p.name.startswith("."))
     return [read_entry(f"{p.parent.name}/{p.name}", str(p)) for p in found]
 
 
