@@ -10,7 +10,7 @@ from genmodels.data import DatasetUnavailable
 from genmodels.explore import project_2d
 from genmodels.metrics.image import mse, ssim
 from genmodels.metrics.projection import project
-from genmodels.uploads import MAX_BYTES, UploadError, prepare_upload
+from genmodels.uploads import FORMAT_NAMES, MAX_BYTES, UploadError, prepare_upload
 from pages.app.common import Entry, current, heldout, load, picture, run_page
 
 N_SHOWN = 8
@@ -30,7 +30,8 @@ def inputs(entry: Entry, model) -> tuple[torch.Tensor, torch.Tensor | None, str]
     """(images in [-1, 1], their labels (None for an upload), a key naming them), or None when there is nothing to show."""
     source = st.radio("Images", ["Held-out images", "Upload an image"], horizontal=True, key="rec_source")
     if source == "Upload an image":
-        file = st.file_uploader(f"Any image file (up to {MAX_BYTES // 2**20} MB); it is converted like the training data",
+        file = st.file_uploader(f"An image file: {FORMAT_NAMES}, up to {MAX_BYTES // 2**20} MB; it is converted like "
+                                "the training data",
                                 key="rec_upload")
         if file is None:
             st.info("Upload a photo or drawing: a digit on paper works for MNIST models.")
