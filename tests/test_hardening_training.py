@@ -20,7 +20,7 @@ from genmodels import checkpoint as ckpt
 from genmodels.data import load_data
 from train.__main__ import main as train_main
 from train.config import resolve_config
-from train.trainer import STATE, Trainer
+from train.trainer import STATE, Trainer, TrainingDiverged
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["model.width=8", "model.d_width=8", "train.batch_size=32", "train.precision='fp32'", "train.threads=1",
@@ -130,20 +130,20 @@ def test_resume_refuses_damaged_state_in_words(tmp_path, mnist, one_thread):
 @pytest.mark.skipif(not (ROOT / "weights" / "mnist" / "classifier" / "config.json").is_file(),
                     reason="per-epoch classifier-FID needs the shipped MNIST classifier (weights/mnist/classifier)")
 def test_resumed_run_with_fid_every_equals_the_uninterrupted_run(tmp_path, mnist_5k, one_thread):
-    # The whole MNIST subset (35 batches of 128 an epoch), classifier-FID after each epoch. The resumed part runs
+    # The whole MNIST subset (17 batches of 256 an epoch), classifier-FID after each epoch. The resumed part runs
     # as `python -m train ... --resume` in a fresh process, whose lazily built classifier and caches first
-    # appear at step 70, where the uninterrupted run had them since step 35.
-    sets = ["model.width=8", "model.d_width=8", "train.precision='fp32'", "train.threads=1", "train.fid_every=1",
-            "train.fid_samples=200"]
-    straight = Trainer(resolve_config("mnist-5k", "dcgan", [*sets, "train.max_steps=75"]), mnist_5k, tmp_path / "a")
+    # appear at step 34, where the uninterrupted run had them since step 17.
+    sets = ["model.width=8", "model.d_width=8", "train.batch_size=256", "train.precision='fp32'", "train.threads=1",
+            "train.fid_every=1", "train.fid_samples=200"]
+    straight = Trainer(resolve_config("mnist-5k", "dcgan", [*sets, "train.max_steps=37"]), mnist_5k, tmp_path / "a")
     straight.fit()
-    Trainer(resolve_config("mnist-5k", "dcgan", [*sets, "train.max_steps=40"]), mnist_5k, tmp_path / "b").fit()
+    Trainer(resolve_config("mnist-5k", "dcgan", [*sets, "train.max_steps=20"]), mnist_5k, tmp_path / "b").fit()
     args = [arg for s in sets for arg in ("--set", s)]
     result = subprocess.run([sys.executable, "-m", "train", "mnist-5k", "dcgan", "--out", str(tmp_path / "b"),
-                             "--resume", "--max-steps", "75", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+                             "--resume", "--max-steps", "37", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     state = json.loads((tmp_path / "b" / "resume" / STATE).read_text())
-    assert state["progress"]["step"] == 75 and [e.get("classifier_fid") is not None for e in state["history"]][-2:] == [True, False]
+    assert state["progress"]["step"] == 37 and [e.get("classifier_fid") is not None for e in state["history"]][-2:] == [True, False]
     resumed = ckpt.load_tensors(tmp_path / "b" / "resume" / state["tensors"])
     for name in ("G", "G_ema", "D"):
         for key, value in getattr(straight, name).state_dict().items():
@@ -169,33 +169,33 @@ def test_bad_numbers_stop_with_one_clear_line(tmp_path, capsys, setting, words):
     assert not (tmp_path / "checkpoint").exists()
 
 
-def test_non_finite_weights_are_never_saved(tmp_path, capsys, one_thread):
-    # The reproducer: one generator step at lr 1e30 gives NaN weights while every loss is still finite.
-    out = tmp_path / "run"
-    assert train_main(["mnist-5k", "dcgan", "--out", str(out), "--max-steps", "1", "--set", "train.lr=1e30",
-                       "--set", "train.lr_d=2e-4", *[a for s in TINY for a in ("--set", s)], "--set", "train.fid_every=0"]) == 1
-    err = capsys.readouterr().err
-    assert "draws NaN or infinite images" in err and "at step 1" in err and "before any checkpoint was written" in err
-    assert not (out / "checkpoint" / ckpt.WEIGHTS).exists()
-    layer = torch.nn.Linear(2, 2)  # and the library refuses to write them, whoever asks
+def test_non_finite_weights_are_never_saved(tmp_path, mnist, one_thread):
+    # The reproducer (--max-steps 1 --set train.lr=1e30 --set train.lr_d=2e-4): one generator step takes
+    # the weights to about 1e30, all finite, while every loss was finite; its samples are NaN.
+    trainer = Trainer(run_config("train.max_steps=1", "train.lr=1e30", "train.lr_d=2e-4"), mnist, tmp_path)
+    with pytest.raises(TrainingDiverged, match=r"draws NaN or infinite images .* at step 1 .*before any checkpoint"):
+        trainer.fit()
+    assert not (tmp_path / "checkpoint" / ckpt.WEIGHTS).exists() and not (tmp_path / "resume").exists()
+    layer = torch.nn.Linear(2, 2)  # and the library refuses to write such weights, whoever asks
     with torch.no_grad():
         layer.weight[0, 0] = float("nan")
     with pytest.raises(ckpt.CheckpointError, match=r"the weights weight hold NaN or infinite values"):
         ckpt.save(layer, tmp_path / "x", "gan")
 
 
-def test_a_blown_up_loss_stops_the_run_and_a_lower_lr_resumes_it(tmp_path, capsys, mnist, one_thread):
+def test_a_blown_up_loss_stops_the_run_and_a_lower_lr_resumes_it(tmp_path, mnist, one_thread):
     out = tmp_path / "run"
     Trainer(run_config("train.max_steps=3"), mnist, out).fit()
     # The lr=1e6 finished "successfully" with loss_g at 2.9e15; resumed at that rate (and checkpointing
     # only every 10 minutes, as by default), the run now stops.
-    sets = [*TINY, "train.fid_every=0", "train.lr=1e6", "train.checkpoint_minutes=10"]
-    assert train_main(["mnist-5k", "dcgan", "--max-steps", "10", "--resume", "--out", str(out),
-                       *[a for s in sets for a in ("--set", s)]]) == 1
-    err = capsys.readouterr().err
-    assert "loss reached" in err and "past the 1e+06" in err and "Traceback" not in err
-    assert f"last good checkpoint is {out / 'checkpoint'} (step 3)" in err
-    assert "--resume and a lower learning rate" in err and "new --out" in err
+    blown = Trainer(run_config("train.max_steps=10", "train.lr=1e6", "train.checkpoint_minutes=10"), mnist, out)
+    assert blown.resume()
+    with pytest.raises(TrainingDiverged) as err:
+        blown.fit()
+    message = str(err.value)
+    assert "loss reached" in message and "past the 1e+06" in message
+    assert f"last good checkpoint is {out / 'checkpoint'} (step 3)" in message
+    assert "--resume and a lower learning rate" in message and "new --out" in message
     # Doing what it says: the same run, resumed with a lower learning rate, continues from step 3.
     resumed = Trainer(run_config("train.max_steps=6", "train.lr=1e-4"), mnist, out)
     assert resumed.resume() and resumed.progress.step == 3
