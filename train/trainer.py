@@ -37,6 +37,7 @@ from genmodels import checkpoint as ckpt
 from genmodels.config import ConfigError, to_dict
 from genmodels.data import ImageData, load_data
 from genmodels.device import autocast, autocast_dtype, memory_format, pick_device
+from genmodels.live import LiveLog
 from genmodels.objectives import OBJECTIVES, Batch
 from genmodels.registry import get_family
 from genmodels.sampling import eval_mode, preview_grid, sample
@@ -46,8 +47,8 @@ from .config import RunConfig
 
 # Settings a run may change when it is resumed: they do not change what the optimiser does, or (the learning
 # rates) they are how a diverged run continues from its last good checkpoint.
-RESUMABLE_CHANGES = ("epochs", "max_steps", "device", "threads", "checkpoint_minutes", "checkpoint_every",
-                     "fid_every", "fid_samples", "fid_features", "lr", "lr_d")
+RESUMABLE_CHANGES = ("epochs", "max_steps", "max_seconds", "device", "threads", "checkpoint_minutes", "checkpoint_every",
+                     "fid_every", "fid_samples", "fid_features", "live_every", "lr", "lr_d")
 # No objective here reaches this on a healthy run (the largest, a VAE's reconstruction summed over a 64x64 RGB
 # image, starts near 1e4); beyond it the weights are blowing up, and the run would only end in NaN.
 LOSS_LIMIT = 1e6
@@ -106,6 +107,8 @@ class Trainer:
         self.history: list[dict] = []
         self.saved_step: int | None = None  # step of the last checkpoint written
         self.best: dict | None = None  # {"epoch", "metric", "value"} of the lowest per-epoch FID
+        self.live = LiveLog(self.out, cfg.live_every) if cfg.live_every and self.world.is_main else None
+        self.clock = (time.perf_counter(), 0.0)  # (when fit began in this process, training seconds before it): set by fit
         if cfg.fid_every and self.world.is_main:  # fail now, not after the first epoch
             if cfg.fid_features == "classifier":
                 from genmodels.metrics.classifier import load_classifier
@@ -141,9 +144,11 @@ class Trainer:
     def fit(self) -> Path:
         cfg, p = self.run.train, self.progress
         n_critic = self.objective.n_critic
-        started, base = time.perf_counter(), p.seconds  # base: training time of earlier processes (resume)
-        last_save = started
-        while p.epoch < cfg.epochs and not self.reached_max_steps():
+        self.clock = (time.perf_counter(), p.seconds)  # p.seconds: training time of earlier processes (resume)
+        last_save = time.perf_counter()
+        if self.live is not None:
+            self.write_live()  # the grid before this process trains: noise, or where a resumed run stopped
+        while p.epoch < cfg.epochs and not self.budget_spent():
             batches = epoch_batches(len(self.data), cfg.batch_size, cfg.seed, p.epoch)
             sums: dict[str, float] = {}
             counts: dict[str, int] = {}
@@ -163,10 +168,14 @@ class Trainer:
                 bar.update(1)
                 if p.step % 10 == 0:
                     bar.set_postfix({**{k: f"{v:.3g}" for k, v in logs.items()}, "img/s": f"{rate:.0f}"}, refresh=False)
-                if self.reached_max_steps():
+                if self.live is not None:
+                    self.live.add(logs)
+                    if self.live.due():
+                        self.write_live()
+                if self.budget_spent():
                     break
                 if time.perf_counter() - last_save > cfg.checkpoint_minutes * 60:
-                    self.save(base + time.perf_counter() - started)
+                    self.save(self.elapsed())
                     last_save = time.perf_counter()
             bar.close()
             epoch_done = p.batch_in_epoch == len(batches)
@@ -174,13 +183,13 @@ class Trainer:
                 p.epoch += 1
                 p.batch_in_epoch = 0
                 self.decay_learning_rates()
-            seconds = base + time.perf_counter() - started
+            seconds = self.elapsed()
             entry = {"epoch": p.epoch if epoch_done else p.epoch + p.batch_in_epoch / len(batches), "step": p.step,
                      "images_seen": p.images_seen, "seconds": round(seconds, 1),
                      "images_per_sec": round(epoch_images / max(time.perf_counter() - epoch_start, 1e-9), 1),
                      **{k: sums[k] / counts[k] for k in sums}}
             self.history.append(entry)
-            last = p.epoch >= cfg.epochs or self.reached_max_steps()
+            last = p.epoch >= cfg.epochs or self.budget_spent()
             if self.world.is_main:
                 with self.own_rng():
                     if epoch_done or last:
@@ -193,6 +202,8 @@ class Trainer:
             if last or not epoch_done or p.epoch % cfg.checkpoint_every == 0:
                 self.save(seconds)
                 last_save = time.perf_counter()
+        if self.live is not None and self.live.last_step != p.step:
+            self.write_live()  # the end of the run, when the last line was written before it
         return self.out / "checkpoint"
 
     def evaluate_epoch(self, entry: dict, seconds: float) -> bool:
@@ -240,8 +251,15 @@ class Trainer:
     def write_history(self) -> None:
         ckpt.write_json(self.out / "checkpoint" / ckpt.HISTORY, {"epochs": self.history, "best": self.best})
 
-    def reached_max_steps(self) -> bool:
-        return bool(self.run.train.max_steps) and self.progress.step >= self.run.train.max_steps
+    def elapsed(self) -> float:
+        """Training wall time so far, earlier processes of a resumed run included."""
+        started, before = self.clock
+        return before + time.perf_counter() - started
+
+    def budget_spent(self) -> bool:
+        cfg = self.run.train
+        return ((bool(cfg.max_steps) and self.progress.step >= cfg.max_steps)
+                or (bool(cfg.max_seconds) and self.elapsed() >= cfg.max_seconds))
 
     def iteration(self, index: torch.Tensor, train_g: bool) -> dict[str, float]:
         """One discriminator step, and a generator step when train_g, on the global batch `index`."""
@@ -325,6 +343,14 @@ class Trainer:
         for path in [epoch, *(folder / "preview.png" for folder in folders)]:
             ckpt.atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
 
+    def write_live(self) -> None:
+        """A line of live/progress.jsonl and the fixed-seed grid at this step (genmodels/live.py)."""
+        p = self.progress
+        with self.own_rng():  # as for previews: watching a run must not change it
+            frame = preview_grid(self.shipped)
+        self.live.write(p.step, p.epoch + p.batch_in_epoch / max(1, len(self.data) // self.run.train.batch_size),
+                        p.images_seen, self.elapsed(), frame)
+
     def data_record(self) -> dict:
         return {k: v for k, v in self.data.describe().items() if k != "split"}
 
@@ -383,9 +409,7 @@ class Trainer:
         ckpt.write_json(folder / STATE, {"progress": vars(self.progress), "tensors": name,
                                          "sha256": ckpt.content_hash(tensors), "param_groups": groups,
                                          "history": self.history, "best": self.best, "run": self.run.to_dict()})
-        for old in folder.iterdir():  # state.json no longer names them
-            if old.name != name and STATE_TENSORS.fullmatch(old.name):
-                old.unlink()
+        remove_unnamed_state(folder, name)
 
     def resume(self) -> bool:
         """Load resume/ if present. Returns whether there was anything to resume.
@@ -436,9 +460,7 @@ class Trainer:
         if self.world.is_main:
             for sub in ("resume", "checkpoint", "best", "samples"):
                 ckpt.remove_temporaries(self.out / sub)
-            for old in folder.iterdir():
-                if old.name != name and STATE_TENSORS.fullmatch(old.name):
-                    old.unlink()
+            remove_unnamed_state(folder, name)
             self.save_checkpoint()
             self.write_history()
         return True
@@ -452,3 +474,10 @@ class Trainer:
         for opt, lr in ((self.opt_g, cfg.lr), (self.opt_d, cfg.lr_d or cfg.lr)):
             for group in opt.param_groups if opt is not None else ():
                 group["lr"] = lr * cfg.lr_decay ** self.progress.epoch
+
+
+def remove_unnamed_state(folder: Path, name: str) -> None:
+    """Delete the resume tensor files other than `name`, the one state.json names."""
+    for old in folder.iterdir():
+        if old.name != name and STATE_TENSORS.fullmatch(old.name):
+            old.unlink()
