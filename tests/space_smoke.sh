@@ -13,152 +13,172 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SUITE=bookworm
-BASE_PACKAGES=python3,python3-pip,python-is-python3,ca-certificates
-BASE_REPO=genmodels-space-base
-DATA_IMAGE=genmodels-space:data
-IMAGE=genmodels-space:test
-CONTAINER=genmodels-space-smoke-$$
-TORCH_INDEX=${SPACE_TORCH_INDEX:-https://pypi.org/simple}
-MIN_FREE_GB=${SPACE_MIN_FREE_GB:-16}   # a cold build peaked at 14 GB of extra disk here
-SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
-WORK=$(mktemp -d -t genmodels-space.XXXXXX)
-STARTED=$(date +%s)
-DOCKERD_PID=
+# All of it in one function, read whole before anything runs. Otherwise bash reads the file as it goes, from an
+# offset that an edit (or anything else moving it) shifts: one run here went on from the middle of a comment
+# ("line 119: lds: command not found").
+main() {
+    SUITE=bookworm
+    BASE_PACKAGES=python3,python3-pip,python-is-python3,ca-certificates
+    BASE_REPO=genmodels-space-base
+    DATA_IMAGE=genmodels-space:data
+    IMAGE=genmodels-space:test
+    CONTAINER=genmodels-space-smoke-$$
+    TORCH_INDEX=${SPACE_TORCH_INDEX:-https://pypi.org/simple}
+    MIN_FREE_GB=${SPACE_MIN_FREE_GB:-16}   # a cold build peaked at 14 GB of extra disk here
+    SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+    WORK=$(mktemp -d -t genmodels-space.XXXXXX)
+    STARTED=$(date +%s)
+    DOCKERD_PID=
 
-say() { echo "space-test: $*"; }
-skip() { say "SKIPPED: $*"; exit 0; }
-fail() { say "FAILED: $*" >&2; exit 1; }
-elapsed() { echo "$(( $(date +%s) - $1 )) s"; }
+    say() { echo "space-test: $*"; }
+    skip() { say "SKIPPED: $*"; exit 0; }
+    fail() { say "FAILED: $*" >&2; exit 1; }
+    elapsed() { echo "$(( $(date +%s) - $1 )) s"; }
 
-cleanup() {
-    local status=$?
-    [ -n "${DOCKER:-}" ] && $DOCKER rm -f "$CONTAINER" >/dev/null 2>&1 || true
-    if [ -n "$DOCKERD_PID" ]; then   # only the engine this run started, and no other
-        $SUDO kill -TERM "$DOCKERD_PID" 2>/dev/null || true
-        for _ in $(seq 60); do $SUDO kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.5; done
+    cleanup() {
+        local status=$?
+        [ -n "${DOCKER:-}" ] && $DOCKER rm -f "$CONTAINER" >/dev/null 2>&1 || true
+        if [ -n "$DOCKERD_PID" ]; then   # only the engine this run started, and no other
+            $SUDO kill -TERM "$DOCKERD_PID" 2>/dev/null || true
+            for _ in $(seq 60); do $SUDO kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.5; done
+        fi
+        $SUDO rm -rf "$WORK"
+        exit "$status"
+    }
+    trap cleanup EXIT
+
+    # 1. docker.io and debootstrap, from Debian, when missing.
+    if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then
+        [ -z "$SUDO" ] || sudo -n true 2>/dev/null \
+            || skip "docker.io and debootstrap are missing and there is no root or sudo to install them"
+        { $SUDO apt-get update -qq \
+            && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap; } \
+            >"$WORK/apt.log" 2>&1 || skip "cannot install docker.io and debootstrap: $(tail -n 1 "$WORK/apt.log")"
     fi
-    $SUDO rm -rf "$WORK"
-    exit "$status"
-}
-trap cleanup EXIT
 
-# 1. docker.io and debootstrap, from Debian, when missing.
-if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then
-    [ -z "$SUDO" ] || sudo -n true 2>/dev/null || skip "docker.io and debootstrap are missing and there is no root or sudo to install them"
-    $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap \
-        >"$WORK/apt.log" 2>&1 || skip "cannot install docker.io and debootstrap: $(tail -n 1 "$WORK/apt.log")"
-fi
-
-# 2. A Docker engine: the one already running, else one of our own that leaves the host's network alone (no
-#    bridge, no iptables rules, no IP forwarding). Builds use the host's network; the app's container has none.
-#    Niced, so the build and the container (its children) yield to the training runs that share this CPU.
-if docker info >/dev/null 2>&1; then
+    # 2. A Docker engine: the one already running, else one of our own that leaves the host's network alone (no
+    #    bridge, no iptables rules, no IP forwarding). Builds use the host's network; the app's container has none.
+    #    Niced, so the build and the container (its children) yield to the training runs that share this CPU.
+    # The legacy builder: Debian's docker.io has no buildx, which newer clients need for BuildKit.
+    export DOCKER_BUILDKIT=0
     DOCKER=docker
-elif $SUDO docker info >/dev/null 2>&1; then
-    DOCKER="$SUDO docker"
-else
-    DOCKER="$SUDO docker"
+    docker info >/dev/null 2>&1 || [ -z "$SUDO" ] || DOCKER="sudo --preserve-env=DOCKER_BUILDKIT docker"
+    if ! $DOCKER info >/dev/null 2>&1; then
+        t=$(date +%s)
+        $SUDO nice -n 10 dockerd --bridge=none --iptables=false --ip-forward=false --ip-masq=false \
+            >"$WORK/dockerd.log" 2>&1 &
+        DOCKERD_PID=$!
+        until $DOCKER info >/dev/null 2>&1; do
+            $SUDO kill -0 "$DOCKERD_PID" 2>/dev/null \
+                || { DOCKERD_PID=; skip "dockerd cannot run here: $(tail -n 2 "$WORK/dockerd.log")"; }
+            [ $(( $(date +%s) - t )) -lt 60 ] \
+                || skip "dockerd did not answer within 60 s: $(tail -n 2 "$WORK/dockerd.log")"
+            sleep 0.5
+        done
+        say "started dockerd (pid $DOCKERD_PID) in $(elapsed "$t")"
+    fi
+
+    root_dir=$($DOCKER info --format '{{.DockerRootDir}}')
+    free_gb=$(df --output=avail -BG "$root_dir" | tail -n 1 | tr -dc 0-9)
+    [ "$free_gb" -ge "$MIN_FREE_GB" ] \
+        || skip "$free_gb GB free under $root_dir, the build needs $MIN_FREE_GB GB (SPACE_MIN_FREE_GB)"
+
+    # 3. The base image: Debian's minimal system with Python 3.11 and pip, carrying this machine's CA certificates
+    #    (a TLS-inspecting proxy's among them) and pip index, so pip and npm inside the build reach the registries
+    #    as this machine does. Named by a hash of its recipe, so a changed recipe or certificate builds a new one.
+    CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+    PIP_INDEX=${PIP_INDEX_URL:-$(python3 -m pip config get global.index-url 2>/dev/null || true)}
+    MIRROR=$(apt-get indextargets --format '$(REPO_URI)' "Release: $SUITE" 'Component: main' 'Identifier: Packages' \
+        2>/dev/null | awk 'NR == 1')
+    MIRROR=${MIRROR:-http://deb.debian.org/debian/}
+    recipe=$( { echo "$SUITE $BASE_PACKAGES $MIRROR $PIP_INDEX"; cat "$CA_BUNDLE"; } | sha256sum | cut -c1-12)
+    BASE_IMAGE=$BASE_REPO:$SUITE-$recipe
+    if ! $DOCKER image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+        t=$(date +%s)
+        rootfs=$WORK/rootfs
+        $SUDO debootstrap --variant=minbase --include="$BASE_PACKAGES" "$SUITE" "$rootfs" "$MIRROR" \
+            >"$WORK/debootstrap.log" 2>&1 || fail "debootstrap failed: $(tail -n 3 "$WORK/debootstrap.log")"
+        $SUDO mkdir -p "$rootfs/usr/local/share/ca-certificates/host"
+        # One certificate per file, as update-ca-certificates expects; it then rebuilds the bundle inside.
+        $SUDO awk -v dir="$rootfs/usr/local/share/ca-certificates/host" '
+            /BEGIN CERTIFICATE/ {f = sprintf("%s/%03d.crt", dir, ++n)}
+            f {print > f}
+            /END CERTIFICATE/ {close(f); f = ""}' "$CA_BUNDLE"
+        $SUDO chroot "$rootfs" update-ca-certificates >"$WORK/ca.log" 2>&1 \
+            || fail "update-ca-certificates: $(tail -n 3 "$WORK/ca.log")"
+        if [[ $PIP_INDEX == http* ]]; then
+            printf '[global]\nindex-url = %s\n' "$PIP_INDEX" | $SUDO tee "$rootfs/etc/pip.conf" >/dev/null
+        fi
+        # python:3.11-slim's Python is not Debian's and has no PEP 668 marker: pip installs with --user there.
+        $SUDO rm -rf "$rootfs"/usr/lib/python3*/EXTERNALLY-MANAGED \
+            "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+        # PATH and LANG as python:3.11-slim sets them (the Dockerfile extends PATH); Node.js takes its extra CAs
+        # from the bundle.
+        $SUDO tar -C "$rootfs" -c . | $DOCKER import \
+            --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+            --change 'ENV LANG=C.UTF-8' \
+            --change "ENV NODE_EXTRA_CA_CERTS=$CA_BUNDLE" \
+            --change 'CMD ["python3"]' - "$BASE_IMAGE" >/dev/null
+        $SUDO rm -rf "$rootfs"
+        say "base image $BASE_IMAGE made in $(elapsed "$t")"
+    fi
+    # A cache image that something still uses (a container started by hand) stays, and the cache grows: no failure.
+    uncache() { $DOCKER rmi "$1" >/dev/null 2>&1 || say "kept $1, still in use"; }
+    for old in $($DOCKER image ls "$BASE_REPO" --format '{{.Repository}}:{{.Tag}}'); do
+        [ "$old" = "$BASE_IMAGE" ] || uncache "$old"
+    done
+
+    # 4. The project's Dockerfile, as the Space builds it but for the two build arguments. The data stage gets a tag
+    #    of its own, so its cache outlives the final image's.
     t=$(date +%s)
-    $SUDO nice -n 10 dockerd --bridge=none --iptables=false --ip-forward=false --ip-masq=false >"$WORK/dockerd.log" 2>&1 &
-    DOCKERD_PID=$!
-    until $DOCKER info >/dev/null 2>&1; do
-        kill -0 "$DOCKERD_PID" 2>/dev/null || { DOCKERD_PID=; skip "dockerd cannot run here: $(tail -n 2 "$WORK/dockerd.log")"; }
-        [ $(( $(date +%s) - t )) -lt 60 ] || skip "dockerd did not answer within 60 s: $(tail -n 2 "$WORK/dockerd.log")"
+    tagged() { $DOCKER image ls -q "$DATA_IMAGE"; $DOCKER image ls -q "$IMAGE"; }
+    previous=$(tagged)
+    build=(build --network host --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "TORCH_INDEX=$TORCH_INDEX")
+    $DOCKER "${build[@]}" --target data -t "$DATA_IMAGE" . >"$WORK/build.log" 2>&1 \
+        && $DOCKER "${build[@]}" -t "$IMAGE" . >>"$WORK/build.log" 2>&1 \
+        || { tail -n 40 "$WORK/build.log"; fail "docker build failed (the end of its log is above)"; }
+    current=$(tagged)
+    for old in $previous; do   # what the two tags named before, with the layers no other image uses
+        grep -qx "$old" <<<"$current" || uncache "$old"
+    done
+    size=$($DOCKER image inspect -f '{{.Size}}' "$IMAGE")
+    say "built $IMAGE in $(elapsed "$t"): $(( size / 1000000 )) MB"
+
+    # 5. The container, with no network at all: everything it shows must already be inside.
+    t=$(date +%s)
+    $DOCKER run -d --name "$CONTAINER" --network none "$IMAGE" >/dev/null
+    health="import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=2)"
+    until $DOCKER exec "$CONTAINER" python -c "$health" 2>/dev/null; do
+        [ "$($DOCKER inspect -f '{{.State.Running}}' "$CONTAINER")" = true ] \
+            || { $DOCKER logs "$CONTAINER" 2>&1 | tail -n 20; fail "the container stopped before answering"; }
+        [ $(( $(date +%s) - t )) -lt 180 ] || fail "no answer on /_stcore/health within 180 s"
         sleep 0.5
     done
-    say "started dockerd (pid $DOCKERD_PID) in $(elapsed "$t")"
-fi
+    say "docker run -> /_stcore/health answers: $(elapsed "$t")"
 
-root_dir=$($DOCKER info --format '{{.DockerRootDir}}')
-free_gb=$($SUDO df --output=avail -BG "$root_dir" | tail -n 1 | tr -dc 0-9)
-[ "$free_gb" -ge "$MIN_FREE_GB" ] || skip "$free_gb GB free under $root_dir, the build needs $MIN_FREE_GB GB (SPACE_MIN_FREE_GB)"
+    uid=$($DOCKER exec "$CONTAINER" awk '/^Uid:/ {print $2}' /proc/1/status)
+    [ "$uid" = 1000 ] || fail "the app runs as uid $uid, not 1000 as on a Space"
 
-# 3. The base image: Debian's minimal system with Python 3.11 and pip, carrying this machine's CA certificates
-#    (a TLS-inspecting proxy's among them) and pip index, so pip and npm inside the build reach the registries
-#    as this machine does. Named by a hash of its recipe, so a changed recipe or certificate builds a new one.
-CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
-PIP_INDEX=${PIP_INDEX_URL:-$(python3 -m pip config get global.index-url 2>/dev/null || true)}
-MIRROR=$(apt-get indextargets --format '$(REPO_URI)' "Release: $SUITE" 'Component: main' 'Identifier: Packages' 2>/dev/null | awk 'NR == 1')
-MIRROR=${MIRROR:-http://deb.debian.org/debian/}
-recipe=$( { echo "$SUITE $BASE_PACKAGES $MIRROR $PIP_INDEX"; cat "$CA_BUNDLE"; } | sha256sum | cut -c1-12)
-BASE_IMAGE=$BASE_REPO:$SUITE-$recipe
-if ! $DOCKER image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
-    t=$(date +%s)
-    rootfs=$WORK/rootfs
-    $SUDO debootstrap --variant=minbase --include="$BASE_PACKAGES" "$SUITE" "$rootfs" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 \
-        || fail "debootstrap failed: $(tail -n 3 "$WORK/debootstrap.log")"
-    $SUDO mkdir -p "$rootfs/usr/local/share/ca-certificates/host"
-    # One certificate per file, as update-ca-certificates expects; it then rebuilds the bundle inside.
-    $SUDO awk -v dir="$rootfs/usr/local/share/ca-certificates/host" \
-        '/BEGIN CERTIFICATE/ {f = sprintf("%s/%03d.crt", dir, ++n)} f {print > f} /END CERTIFICATE/ {close(f); f = ""}' "$CA_BUNDLE"
-    $SUDO chroot "$rootfs" update-ca-certificates >"$WORK/ca.log" 2>&1 || fail "update-ca-certificates: $(tail -n 3 "$WORK/ca.log")"
-    if [[ $PIP_INDEX == http* ]]; then
-        printf '[global]\nindex-url = %s\n' "$PIP_INDEX" | $SUDO tee "$rootfs/etc/pip.conf" >/dev/null
-    fi
-    # python:3.11-slim's Python is not Debian's and has no PEP 668 marker: pip installs with --user there.
-    $SUDO rm -rf "$rootfs"/usr/lib/python3*/EXTERNALLY-MANAGED "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-    # PATH and LANG as python:3.11-slim sets them (the Dockerfile extends PATH); Node.js reads its extra CAs from the bundle.
-    $SUDO tar -C "$rootfs" -c . | $DOCKER import \
-        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-        --change 'ENV LANG=C.UTF-8' \
-        --change "ENV NODE_EXTRA_CA_CERTS=$CA_BUNDLE" \
-        --change 'CMD ["python3"]' - "$BASE_IMAGE" >/dev/null
-    $SUDO rm -rf "$rootfs"
-    say "base image $BASE_IMAGE made in $(elapsed "$t")"
-fi
-for old in $($DOCKER image ls "$BASE_REPO" --format '{{.Repository}}:{{.Tag}}'); do
-    [ "$old" = "$BASE_IMAGE" ] || $DOCKER rmi "$old" >/dev/null
-done
+    # The pages render while Docker's HEALTHCHECK, whose first probe comes 30 s after the start, is awaited.
+    p=$(date +%s)
+    $DOCKER exec -i "$CONTAINER" python - <tests/space_pages.py >"$WORK/pages.log" 2>&1 &
+    pages=$!
+    until [ "$($DOCKER inspect -f '{{.State.Health.Status}}' "$CONTAINER")" = healthy ]; do
+        [ $(( $(date +%s) - t )) -lt 180 ] || fail "Docker's HEALTHCHECK is not healthy after 180 s"
+        sleep 1
+    done
+    say "docker run -> HEALTHCHECK healthy: $(elapsed "$t")"
+    wait "$pages" || { cat "$WORK/pages.log"; fail "a page failed inside the container (above)"; }
+    cat "$WORK/pages.log"
+    say "every page rendered inside the container in $(elapsed "$p")"
 
-# 4. The project's Dockerfile, as the Space builds it but for the two build arguments. The legacy builder: Debian's
-#    docker.io has no buildx. The data stage gets a tag of its own, so its cache outlives the final image's.
-t=$(date +%s)
-tagged() { $DOCKER image ls -q "$DATA_IMAGE"; $DOCKER image ls -q "$IMAGE"; }
-previous=$(tagged)
-build=(build --network host --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "TORCH_INDEX=$TORCH_INDEX")
-DOCKER_BUILDKIT=0 $DOCKER "${build[@]}" --target data -t "$DATA_IMAGE" . >"$WORK/build.log" 2>&1 \
-    && DOCKER_BUILDKIT=0 $DOCKER "${build[@]}" -t "$IMAGE" . >>"$WORK/build.log" 2>&1 \
-    || { tail -n 40 "$WORK/build.log"; fail "docker build failed (the end of its log is above)"; }
-current=$(tagged)
-for old in $previous; do   # what the two tags named before, with the layers no other image uses
-    grep -qx "$old" <<<"$current" || $DOCKER rmi "$old" >/dev/null
-done
-size=$($DOCKER image inspect -f '{{.Size}}' "$IMAGE")
-say "built $IMAGE in $(elapsed "$t"): $(( size / 1000000 )) MB"
+    # Startup made no call out: Streamlit prints an External URL, or warns that it found none, when it looks one up.
+    log=$($DOCKER logs "$CONTAINER" 2>&1)
+    for bad in "External URL" "Did not auto detect external IP" "Traceback"; do
+        [[ $log != *"$bad"* ]] || { echo "$log" | tail -n 30; fail "the server log says '$bad'"; }
+    done
 
-# 5. The container, with no network at all: everything it shows must already be inside.
-t=$(date +%s)
-$DOCKER run -d --name "$CONTAINER" --network none "$IMAGE" >/dev/null
-health="import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=2)"
-until $DOCKER exec "$CONTAINER" python -c "$health" 2>/dev/null; do
-    [ "$($DOCKER inspect -f '{{.State.Running}}' "$CONTAINER")" = true ] \
-        || { $DOCKER logs "$CONTAINER" 2>&1 | tail -n 20; fail "the container stopped before answering"; }
-    [ $(( $(date +%s) - t )) -lt 180 ] || fail "no answer on /_stcore/health within 180 s"
-    sleep 0.5
-done
-say "docker run -> /_stcore/health answers: $(elapsed "$t")"
+    say "passed in $(elapsed "$STARTED")"
+}
 
-uid=$($DOCKER exec "$CONTAINER" awk '/^Uid:/ {print $2}' /proc/1/status)
-[ "$uid" = 1000 ] || fail "the app runs as uid $uid, not 1000 as on a Space"
-
-# The pages render while Docker's HEALTHCHECK, whose first probe comes 30 s after the start, is awaited.
-p=$(date +%s)
-$DOCKER exec -i "$CONTAINER" python - <tests/space_pages.py >"$WORK/pages.log" 2>&1 &
-pages=$!
-until [ "$($DOCKER inspect -f '{{.State.Health.Status}}' "$CONTAINER")" = healthy ]; do
-    [ $(( $(date +%s) - t )) -lt 180 ] || fail "Docker's HEALTHCHECK is not healthy after 180 s"
-    sleep 1
-done
-say "docker run -> HEALTHCHECK healthy: $(elapsed "$t")"
-wait "$pages" || { cat "$WORK/pages.log"; fail "a page failed inside the container (above)"; }
-cat "$WORK/pages.log"
-say "every page rendered inside the container in $(elapsed "$p")"
-
-# Startup made no call out: Streamlit prints an External URL, or warns that it found none, when it looks one up.
-log=$($DOCKER logs "$CONTAINER" 2>&1)
-for bad in "External URL" "Did not auto detect external IP" "Traceback"; do
-    [[ $log != *"$bad"* ]] || { echo "$log" | tail -n 30; fail "the server log says '$bad'"; }
-done
-
-say "passed in $(elapsed "$STARTED")"
+main "$@"; exit
