@@ -106,9 +106,9 @@ def png_bytes(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def gif_bytes(frames: list[Image.Image], duration_ms: int = 80) -> bytes:
-    """An animated GIF that plays forward then back."""
+def gif_bytes(frames: list[Image.Image], duration_ms: int = 80, bounce: bool = True) -> bytes:
+    """An animated GIF that plays forward then back (bounce), or forward only and starts again."""
     buf = io.BytesIO()
-    seq = frames + frames[-2:0:-1]
+    seq = frames + frames[-2:0:-1] if bounce else frames
     seq[0].save(buf, format="GIF", save_all=True, append_images=seq[1:], duration=duration_ms, loop=0)
     return buf.getvalue()

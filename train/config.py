@@ -24,6 +24,7 @@ SECTIONS = ("model", "train", "objective")
 class TrainConfig:
     epochs: int = 20                          # passes over the training split
     max_steps: int = 0                        # stop after this many iterations in all (0: no limit)
+    max_seconds: float = 0.0                  # stop after this much training wall time in all, resumes included (0: no limit)
     batch_size: int = 128
     lr: float = 2e-4                          # generator (or VAE) learning rate
     lr_d: float = 0.0                         # discriminator learning rate (0: same as lr)
@@ -40,6 +41,7 @@ class TrainConfig:
     fid_every: int = 0                        # epochs between FIDs during training (0: off); the best epoch is kept in best/
     fid_samples: int = 1000                   # generated (and, for inception, held-out real) images per FID
     fid_features: str = "classifier"          # classifier (the dataset's shipped classifier; seconds on a CPU) | inception
+    live_every: float = 0.0                   # seconds between progress lines and fixed-seed grids in live/ (0: off; genmodels/live.py)
 
     def __post_init__(self):
         check = Checks(self, "train")
@@ -47,6 +49,7 @@ class TrainConfig:
         # torch.optim; a learning rate that is merely too high is caught by the trainer's divergence checks.
         check.number("epochs", at_least=1, at_most=1_000_000)
         check.number("max_steps", at_least=0)
+        check.number("max_seconds", at_least=0)
         check.number("batch_size", at_least=2, at_most=65536)  # at least 2: batch norm needs a batch
         check.number("lr", above=0)
         check.number("lr_d", at_least=0)
@@ -64,6 +67,7 @@ class TrainConfig:
         check.number("fid_every", at_least=0)
         check.number("fid_samples", at_least=2, at_most=1_000_000)  # a covariance needs 2 samples
         check.choice("fid_features", ("classifier", "inception"))
+        check.number("live_every", at_least=0)
 
 
 @dataclass

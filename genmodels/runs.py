@@ -1,0 +1,499 @@
+"""Training runs that visitors of the app start, watch, stop and resume.
+
+Each run is `python -m train` in a subprocess (and, to measure it, `python -m genmodels.evaluate`), so the app
+never imports train/: this module knows only the command lines. At most `slots` processes go at once; the others
+wait their turn in a queue while their visitor's page keeps asking after them. The runs root is kept under a size
+cap by removing idle runs, those of the oldest visitors first.
+
+Everything a visitor sends is clamped or refused here, on the server (`clamp`): the budget, the thread count,
+the settings (numbers only, from a short list of keys, each within bounds), the dataset (named sources only, never
+`folder:PATH`) and the device. Run folders are always named here, never taken from a request.
+
+State lives on disk, so every server process and every session sees the same runs:
+  ROOT/.lock        held (flock) around every change
+  ROOT/ID/run.json  the run's record: id, owner, created, request (as clamped), job (what it waits for or does:
+                    {"kind": train | resume | measure, "state": queued | running, "queued_at", "seen", "pid",
+                    "started_at", "log_from", "stop_at"} or null), outcome (null | finished | stopped | failed),
+                    message (the trainer's or evaluator's own words when it failed), measured
+  ROOT/ID/log.txt   what the processes printed
+  ROOT/ID/checkpoint/, resume/, live/, samples/, best/   the trainer's (train/trainer.py, genmodels/live.py)
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import math
+import os
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import checkpoint as ckpt
+from . import live
+from .config import REPO_ROOT
+from .registry import family_names, get_family
+
+ROOT_ENV, SLOTS_ENV, CAP_ENV = "GENMODELS_RUNS", "GENMODELS_TRAIN_SLOTS", "GENMODELS_RUNS_CAP_MB"
+DEFAULT_ROOT, DEFAULT_SLOTS, DEFAULT_CAP_MB = "runs/app", 1, 2000
+DATASETS = ("mnist", "mnist-5k", "fashion-mnist", "cifar10")  # named sources: `folder:PATH` would open the file system
+BUDGETS = {"steps": (1, 20_000), "seconds": (5, 30 * 60)}      # kind: (least, most); nothing runs longer
+DEFAULT_BUDGET = ("seconds", 60)                               # shows digits forming on a 2-core CPU
+LIVE_EVERY = 2.0            # seconds between the trainer's progress lines and grids (train.live_every)
+CHECKPOINT_MINUTES = 0.25   # a stopped run keeps everything but its last 15 s at most (train.checkpoint_minutes)
+QUEUE_TIMEOUT = 60.0        # seconds a waiting run stays queued without its visitor's page asking after it
+STOP_GRACE = 20.0           # seconds between the polite stop (SIGINT) and SIGKILL
+MEASURE_ARGS = ("--n", "500", "--n-projection", "50", "--only", "ssim,mse,nn_distance,classifier_fid,conditional_accuracy")
+RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
+RECORD, LOG, LOCK = "run.json", "log.txt", ".lock"
+
+
+class RunRequestError(ValueError):
+    """A request the server refuses; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str        # SECTION.KEY for `python -m train --set`
+    label: str      # what the page calls it
+    least: float
+    most: float
+    integer: bool
+
+
+SETTINGS = {s.key: s for s in (
+    Setting("train.lr", "learning rate", 1e-6, 0.1, False),
+    Setting("model.latent_dim", "z size", 2, 512, True),
+    Setting("model.width", "width", 4, 256, True),
+)}
+
+
+def settings_for(family: str) -> list[Setting]:
+    """The settings a family's config has (the MLP GAN has layer widths, not one `width`)."""
+    fields = {f.name for f in dataclasses.fields(get_family(family).config_cls)}
+    return [s for s in SETTINGS.values() if not s.key.startswith("model.") or s.key.split(".", 1)[1] in fields]
+
+
+@dataclass(frozen=True)
+class Request:
+    dataset: str
+    family: str
+    budget: str = DEFAULT_BUDGET[0]                 # steps | seconds
+    amount: float = DEFAULT_BUDGET[1]
+    settings: dict = field(default_factory=dict)   # SECTION.KEY -> number; absent keys keep the recipe's value
+    threads: int = 1
+    device: str = "cpu"
+
+
+def number(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise RunRequestError(f"{what} must be a number, got {value!r}")
+    try:
+        x = float(value)
+    except ValueError:
+        raise RunRequestError(f"{what} must be a number, got {value!r}") from None
+    if math.isnan(x):
+        raise RunRequestError(f"{what} must be a number, got {value!r}")
+    return x
+
+
+def bounded(x: float, least: float, most: float, what: str, notes: list[str]) -> float:
+    if least <= x <= most:
+        return x
+    y = min(max(x, least), most)
+    notes.append(f"{what} {x:g} is outside the {least:g} to {most:g} allowed here: using {y:g}")
+    return y
+
+
+def devices() -> list[str]:
+    import torch
+
+    return (["cuda"] if torch.cuda.is_available() else []) + ["cpu"]
+
+
+def clamp(request: Request) -> tuple[Request, list[str]]:
+    """The request as the server will run it, and a note for each value it moved into bounds; RunRequestError
+    for what no bound can fix (an unknown dataset, family, key or device, or a value that is not a number)."""
+    notes: list[str] = []
+    if request.dataset not in DATASETS:
+        raise RunRequestError(f"dataset must be one of {', '.join(DATASETS)}, got {request.dataset!r}")
+    if request.family not in family_names():
+        raise RunRequestError(f"model family must be one of {', '.join(family_names())}, got {request.family!r}")
+    if request.budget not in BUDGETS:
+        raise RunRequestError(f"the budget is counted in {' or '.join(BUDGETS)}, not {request.budget!r}")
+    least, most = BUDGETS[request.budget]
+    amount = bounded(number(request.amount, request.budget), least, most, request.budget, notes)
+    amount = round(amount) if request.budget == "steps" else round(amount, 1)
+    allowed = {s.key: s for s in settings_for(request.family)}
+    if not isinstance(request.settings, dict):
+        raise RunRequestError(f"settings must be a table of SECTION.KEY = number, got {request.settings!r}")
+    settings = {}
+    for key, value in request.settings.items():
+        if key not in allowed:
+            raise RunRequestError(f"{key!r} is not a setting of {request.family} here; these are: "
+                                  f"{', '.join(allowed)}")
+        s = allowed[key]
+        x = bounded(number(value, s.label), s.least, s.most, s.label, notes)
+        settings[key] = int(round(x)) if s.integer else x
+    cores = os.cpu_count() or 1
+    threads = int(bounded(number(request.threads, "threads"), 1, cores, "threads", notes))
+    if request.device not in devices():
+        raise RunRequestError(f"device must be one of {', '.join(devices())}, got {request.device!r}")
+    return dataclasses.replace(request, amount=amount, settings=settings, threads=threads), notes
+
+
+def train_args(run: Run) -> list[str]:
+    """`python -m train` arguments of a run (without --resume)."""
+    r = run.request
+    steps, seconds = (r["amount"], 0) if r["budget"] == "steps" else (0, r["amount"])
+    sets = [f"train.epochs={1_000_000}",  # the budget ends the run, not the recipe's epoch count
+            f"train.max_steps={steps}", f"train.max_seconds={seconds}", f"train.threads={r['threads']}",
+            f"train.live_every={LIVE_EVERY}", f"train.checkpoint_minutes={CHECKPOINT_MINUTES}",
+            *(f"{k}={v!r}" for k, v in r["settings"].items())]
+    return ["-m", "train", r["dataset"], r["family"], "--out", str(run.folder), "--device", r["device"],
+            *(a for s in sets for a in ("--set", s))]
+
+
+# ---- a run, as read from its folder ----------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    folder: Path
+    record: dict
+
+    @property
+    def id(self) -> str:
+        return self.record["id"]
+
+    @property
+    def owner(self) -> str:
+        return self.record["owner"]
+
+    @property
+    def request(self) -> dict:
+        return self.record["request"]
+
+    @property
+    def job(self) -> dict | None:
+        return self.record.get("job")
+
+    @property
+    def status(self) -> str:
+        """queued | running | stopping | measuring | finished | stopped | failed | new (never trained to an end)."""
+        job = self.job
+        if job is None:
+            return self.record.get("outcome") or "new"
+        if job["state"] == "queued":
+            return "queued"
+        if job.get("stop_at"):
+            return "stopping"
+        return "measuring" if job["kind"] == "measure" else "running"
+
+    @property
+    def active(self) -> bool:
+        return self.job is not None
+
+    @property
+    def checkpoint(self) -> Path | None:
+        path = self.folder / "checkpoint"
+        return path if (path / ckpt.CONFIG).exists() else None
+
+    @property
+    def budget(self) -> tuple[str, float]:
+        return self.request["budget"], self.request["amount"]
+
+    def title(self) -> str:
+        """Like "DCGAN on mnist, 60 s" or "DCGAN on mnist, 300 steps"."""
+        kind, amount = self.budget
+        budget = f"{amount:,.0f} steps" if kind == "steps" else f"{amount:g} s"
+        return f"{get_family(self.request['family']).title} on {self.request['dataset']}, {budget}"
+
+    def progress(self) -> list[dict]:
+        return live.read_progress(self.folder)
+
+    def frames(self) -> list[Path]:
+        return live.frame_paths(self.folder)
+
+    def history(self) -> list[dict]:
+        """The trainer's per-epoch entries (classifier-FID among them); [] before the first or when unreadable."""
+        if self.checkpoint is None:
+            return []
+        try:
+            return (ckpt.read_optional_json(self.checkpoint, ckpt.HISTORY) or {}).get("epochs", [])
+        except ckpt.CheckpointError:
+            return []
+
+    def done_fraction(self, line: dict | None) -> float:
+        """How much of the budget a progress line has spent, 0 to 1."""
+        if line is None:
+            return 0.0
+        kind, amount = self.budget
+        return min(1.0, (line["step"] if kind == "steps" else line["seconds"]) / amount)
+
+    def log_tail(self, start: int = 0) -> str:
+        try:
+            with open(self.folder / LOG, "rb") as f:
+                f.seek(start)
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+
+def read_run(folder: Path) -> Run | None:
+    try:
+        record = ckpt.read_json(folder / RECORD)
+    except ckpt.CheckpointError:
+        return None  # being made (under the lock), or not a run
+    return Run(folder, record) if isinstance(record, dict) and RUN_ID.fullmatch(str(record.get("id", ""))) else None
+
+
+def folder_size(path: Path) -> int:
+    total = 0
+    for parent, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(parent, name)).st_size
+    return total
+
+
+def error_message(text: str, code: int | None) -> str:
+    """What a failed process said: the CLI's `error: ...` line, else its last line, else how it ended."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    said = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
+    if said:
+        return said[-1]
+    if code is not None and code < 0:
+        return f"the process was ended by signal {signal.Signals(-code).name}"
+    return f"the process ended with exit status {code}: {lines[-1]}" if lines else f"the process ended with exit status {code}"
+
+
+# ---- the manager --------------------------------------------------------------------------------------------------
+
+
+_children: dict[int, subprocess.Popen] = {}  # processes this server started, by pid: polled, so none stays a zombie
+
+
+def alive(pid: int, folder: Path) -> bool:
+    """Whether `pid` is still the process of this run folder (a recycled pid names another command line)."""
+    child = _children.get(pid)
+    if child is not None:
+        return child.poll() is None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return str(folder).encode() in cmdline and state != "Z"
+
+
+class RunManager:
+    def __init__(self, root: str | Path, slots: int = DEFAULT_SLOTS, cap_bytes: int = DEFAULT_CAP_MB * 2**20,
+                 cwd: str | Path = REPO_ROOT, python: str = sys.executable):
+        self.root, self.slots, self.cap_bytes = Path(root).resolve(), max(1, int(slots)), int(cap_bytes)
+        self.cwd, self.python = Path(cwd), python
+
+    @classmethod
+    def from_env(cls) -> RunManager:
+        return cls(os.environ.get(ROOT_ENV, DEFAULT_ROOT), int(os.environ.get(SLOTS_ENV, DEFAULT_SLOTS)),
+                   int(float(os.environ.get(CAP_ENV, DEFAULT_CAP_MB)) * 2**20))
+
+    @contextlib.contextmanager
+    def locked(self):
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / LOCK, "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    # ---- reading ----
+
+    def runs(self) -> list[Run]:
+        """Every run, oldest first."""
+        found = [read_run(p) for p in self.root.glob("*") if p.is_dir() and RUN_ID.fullmatch(p.name)] \
+            if self.root.is_dir() else []
+        return sorted((r for r in found if r is not None), key=lambda r: r.record["created"])
+
+    def get(self, run_id: str) -> Run | None:
+        if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
+            return None
+        return read_run(self.root / run_id)
+
+    def queue(self) -> list[Run]:
+        """Waiting runs in the order they will start."""
+        return sorted((r for r in self.runs() if r.status == "queued"), key=lambda r: r.job["queued_at"])
+
+    # ---- what a visitor asks for ----
+
+    def submit(self, owner: str, request: Request) -> tuple[Run, list[str]]:
+        """Queue a new run (it starts at the next poll with a free slot); returns it and the clamping notes."""
+        request, notes = clamp(request)
+        with self.locked():
+            now = time.time()
+            run_id = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{secrets.token_hex(3)}"
+            folder = self.root / run_id
+            folder.mkdir()
+            record = {"id": run_id, "owner": owner, "created": now, "request": dataclasses.asdict(request),
+                      "job": {"kind": "train", "state": "queued", "queued_at": now, "seen": now},
+                      "outcome": None, "message": None, "measured": False}
+            ckpt.write_json(folder / RECORD, record)
+        self.poll(owner)
+        return self.get(run_id), notes
+
+    def stop(self, owner: str, run_id: str) -> str:
+        """Stop a visitor's own run: a running one by its pid (it keeps its last checkpoint), a queued one leaves
+        the queue. Returns what happened, in words."""
+        with self.locked():
+            run = self.owned(owner, run_id)
+            job = run.job
+            if job is None:
+                return "it is not running"
+            if job["state"] == "queued":
+                self.drop_job(run)
+                return "it left the queue"
+            if not job.get("stop_at"):
+                job["stop_at"] = time.time()
+                self.write(run)
+                if alive(job["pid"], run.folder):
+                    os.kill(job["pid"], signal.SIGINT)  # the CLI's Ctrl-C: it says "interrupted" and exits
+            return "stopping: it keeps its last checkpoint"
+
+    def resume(self, owner: str, run_id: str) -> None:
+        """Queue a stopped run to go on from its last checkpoint up to its budget."""
+        with self.locked():
+            run = self.owned(owner, run_id)
+            if run.active or run.record.get("outcome") != "stopped" or not (run.folder / "resume").is_dir():
+                raise RunRequestError(f"only a stopped run with a checkpoint can resume; this one is {run.status}")
+            self.queue_job(run, "resume")
+        self.poll(owner)
+
+    def measure(self, owner: str, run_id: str) -> None:
+        """Queue `python -m genmodels.evaluate` on the run's checkpoint (the metrics that take seconds, not FID)."""
+        with self.locked():
+            run = self.owned(owner, run_id)
+            if run.active or run.checkpoint is None:
+                raise RunRequestError(f"only a run with a checkpoint that is not training can be measured; "
+                                      f"this one is {run.status}")
+            self.queue_job(run, "measure")
+        self.poll(owner)
+
+    def owned(self, owner: str, run_id: str) -> Run:
+        run = self.get(run_id)
+        if run is None:
+            raise RunRequestError("that run no longer exists: the runs folder made room for newer ones")
+        if run.owner != owner:
+            raise RunRequestError("only the visitor who started a run can stop, resume or measure it")
+        return run
+
+    def queue_job(self, run: Run, kind: str) -> None:
+        now = time.time()
+        run.record.update(job={"kind": kind, "state": "queued", "queued_at": now, "seen": now}, message=None)
+        self.write(run)
+
+    def drop_job(self, run: Run) -> None:
+        """Leave the queue; a run that never trained leaves nothing behind."""
+        if run.record.get("outcome") is None and run.checkpoint is None:
+            shutil.rmtree(run.folder, ignore_errors=True)
+            return
+        run.record["job"] = None
+        self.write(run)
+
+    def write(self, run: Run) -> None:
+        ckpt.write_json(run.folder / RECORD, run.record)
+
+    # ---- keeping it all going ----
+
+    def poll(self, owner: str | None = None) -> list[Run]:
+        """Note that `owner`'s page is watching; record ended processes; drop runs whose visitor left the queue;
+        start waiting runs while slots are free; keep the root under its cap. Returns every run."""
+        with self.locked():
+            now = time.time()
+            changed = False
+            for run in self.runs():
+                job = run.job
+                if job is None:
+                    continue
+                if job["state"] == "running":
+                    if not alive(job["pid"], run.folder):
+                        self.ended(run)
+                        changed = True
+                    elif job.get("stop_at") and now - job["stop_at"] > STOP_GRACE:
+                        os.kill(job["pid"], signal.SIGKILL)  # the trainer's writes are atomic: nothing is torn
+                elif run.owner == owner:
+                    job["seen"] = now
+                    self.write(run)
+                elif now - job["seen"] > QUEUE_TIMEOUT:
+                    self.drop_job(run)
+            busy = sum(r.status in ("running", "stopping", "measuring") for r in self.runs())
+            for run in self.queue()[: max(0, self.slots - busy)]:
+                self.launch(run)
+                changed = True
+            if changed:
+                self.make_room()
+            return self.runs()
+
+    def launch(self, run: Run) -> None:
+        job = run.job
+        if job["kind"] == "measure":
+            args = ["-m", "genmodels.evaluate", str(run.checkpoint), *MEASURE_ARGS, "--device", run.request["device"]]
+        else:
+            args = train_args(run) + (["--resume"] if job["kind"] == "resume" else [])
+            if job["kind"] == "resume":  # measured before this training: no longer true after it
+                (run.folder / "checkpoint" / ckpt.METRICS).unlink(missing_ok=True)
+                run.record["measured"] = False
+        env = {**os.environ, "OMP_NUM_THREADS": str(run.request["threads"]), "PYTHONUNBUFFERED": "1"}
+        with open(run.folder / LOG, "ab") as log:
+            start = log.tell()
+            log.write(f"$ python {shlex.join(args)}\n".encode())
+            log.flush()
+            # Its own session: a signal meant for the server (Ctrl-C in its terminal) is not a stop of the run.
+            proc = subprocess.Popen([self.python, *args], cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        _children[proc.pid] = proc
+        job.update(state="running", pid=proc.pid, started_at=time.time(), log_from=start)
+        self.write(run)
+
+    def ended(self, run: Run) -> None:
+        """Record how a run's process ended, in the words it printed."""
+        job = run.job
+        child = _children.pop(job["pid"], None)
+        code = child.returncode if child is not None else None  # None: started by a server that has gone since
+        said = run.log_tail(job.get("log_from", 0))
+        if job["kind"] == "measure":
+            ok = code == 0 or (code is None and "error:" not in said)
+            run.record.update(measured=ok, message=None if ok else error_message(said, code))
+        elif code == 0 or (code is None and "\ncheckpoint: " in said):
+            run.record.update(outcome="finished", message=None)
+        elif job.get("stop_at") or (code is None and "interrupted" in said):
+            run.record.update(outcome="stopped", message=None)
+        else:
+            run.record.update(outcome="failed", message=error_message(said, code))
+        run.record["job"] = None
+        self.write(run)
+
+    def make_room(self) -> list[str]:
+        """Remove idle runs, the oldest visitors' first, until the root is under its cap; returns their ids."""
+        total = folder_size(self.root)
+        if total <= self.cap_bytes:
+            return []
+        runs = self.runs()
+        first_seen: dict[str, float] = {}
+        for r in runs:  # oldest first, so the first run of each visitor sets its age
+            first_seen.setdefault(r.owner, r.record["created"])
+        removed = []
+        for run in sorted((r for r in runs if not r.active), key=lambda r: (first_seen[r.owner], r.record["created"])):
+            if total <= self.cap_bytes:
+                break
+            total -= folder_size(run.folder)
+            shutil.rmtree(run.folder, ignore_errors=True)
+            removed.append(run.id)
+        return removed

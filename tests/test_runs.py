@@ -1,0 +1,214 @@
+"""Runs started for visitors of the app (genmodels.runs) and what the trainer writes for watching them
+(genmodels.live): real `python -m train` subprocesses on the MNIST subset with tiny widths, no mocks."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from genmodels import checkpoint as ckpt
+from genmodels import live
+from genmodels import runs as rm
+from genmodels.data import load_data
+from train.config import resolve_config
+from train.trainer import Trainer
+
+TINY = {"model.width": 8}  # with batch 128 of the recipe: a step in well under a second on a loaded 2-core CPU
+WAIT = 240                 # seconds: generous, the CPU is shared with background training
+
+
+def tiny_run(budget: str = "steps", amount: float = 2000, **kw) -> rm.Request:
+    return rm.Request("mnist-5k", "dcgan", budget, amount, dict(TINY), threads=1, **kw)
+
+
+def wait_for(what, timeout: float = WAIT, every: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = what()
+        if value:
+            return value
+        time.sleep(every)
+    raise TimeoutError(f"waited {timeout} s")
+
+
+def trainer_processes(root: Path) -> list[int]:
+    """Pids of `python -m train` processes writing under `root`, read from /proc as any process could."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if b"train" in args and any(a.startswith(str(root).encode()) for a in args) and state != "Z":
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.fixture
+def manager(tmp_path, monkeypatch):
+    monkeypatch.setattr(rm, "CHECKPOINT_MINUTES", 0.05)  # a checkpoint every 3 s: the tests need not wait for 15
+    m = rm.RunManager(tmp_path / "runs", slots=1)
+    yield m
+    for pid in trainer_processes(m.root):  # never leave a trainer behind, whatever the test did
+        os.kill(pid, signal.SIGKILL)
+    m.poll()  # and reap them
+
+
+def step_of(run: rm.Run) -> int:
+    lines = run.progress()
+    return lines[-1]["step"] if lines else -1
+
+
+# ---- the live log ---------------------------------------------------------------------------------------------
+
+
+def test_trainer_writes_progress_lines_and_a_thinned_film_within_a_seconds_budget(tmp_path, monkeypatch):
+    monkeypatch.setattr(live, "MAX_FRAMES", 6)
+    data = load_data("mnist-5k", "train")
+    run = resolve_config("mnist-5k", "dcgan", ["model.width=8", "model.d_width=8", "train.batch_size=16",
+                                               "train.max_seconds=6", "train.live_every=0.3", "train.threads=1"])
+    trainer = Trainer(run, data, tmp_path)
+    start = time.perf_counter()
+    trainer.fit()
+    assert time.perf_counter() - start < 6 + 20, "the seconds budget ends the run (plus one save and grid)"
+    lines = live.read_progress(tmp_path)
+    steps = [line["step"] for line in lines]
+    assert steps[0] == 0 and lines[0]["images_per_sec"] is None, "a first line as the process starts"
+    assert steps == sorted(steps) and steps[-1] == trainer.progress.step > 0
+    assert 5.5 < lines[-1]["seconds"] < 30 and lines[-1]["seconds"] >= trainer.run.train.max_seconds
+    assert all("loss_d" in line and "loss_g" in line and line["images_per_sec"] > 0 for line in lines[1:])
+    frames = live.frame_paths(tmp_path)
+    assert 2 <= len(frames) <= 6 and live.frame_step(frames[0]) == 0 and live.frame_step(frames[-1]) == steps[-1]
+    # A torn last line (the trainer appending while the page reads) is skipped, not an error.
+    with open(tmp_path / live.LIVE / live.PROGRESS, "a") as f:
+        f.write('{"step": 99, "los')
+    assert live.read_progress(tmp_path) == lines
+
+
+# ---- clamps: nothing typed into the page starts an unbounded job or reaches outside the runs folder ----------
+
+
+@pytest.mark.parametrize("request_, note", [
+    (tiny_run("steps", 10**12), "steps 1e+12 is outside the 1 to 20000 allowed here: using 20000"),
+    (tiny_run("seconds", -30), "seconds -30 is outside the 5 to 1800 allowed here: using 5"),
+    (tiny_run("seconds", float("inf")), "using 1800"),
+    (rm.Request("mnist-5k", "dcgan", settings={"train.lr": 5.0}), "learning rate 5 is outside the 1e-06 to 0.1"),
+    (rm.Request("mnist-5k", "dcgan", threads=10**6), "threads 1e+06 is outside the 1 to"),
+])
+def test_budgets_settings_and_threads_are_clamped_on_the_server(request_, note):
+    clamped, notes = rm.clamp(request_)
+    assert any(note in n for n in notes), notes
+    least, most = rm.BUDGETS[clamped.budget]
+    assert least <= clamped.amount <= most and 1 <= clamped.threads <= os.cpu_count()
+    assert all(rm.SETTINGS[k].least <= v <= rm.SETTINGS[k].most for k, v in clamped.settings.items())
+
+
+@pytest.mark.parametrize("request_, message", [
+    (rm.Request("mnist-5k", "dcgan", settings={"model.width": "../../etc/passwd"}), "width must be a number"),
+    (rm.Request("mnist-5k", "dcgan", settings={"train.lr": "nan"}), "learning rate must be a number"),
+    (rm.Request("mnist-5k", "dcgan", settings={"train.checkpoint_dir": 1}), "is not a setting of dcgan"),
+    (rm.Request("mnist-5k", "gan", settings={"model.width": 32}), "is not a setting of gan"),
+    (rm.Request("folder:/etc", "dcgan"), "dataset must be one of"),
+    (rm.Request("mnist-5k", "../train"), "model family must be one of"),
+    (rm.Request("mnist-5k", "dcgan", budget="epochs"), "counted in steps or seconds"),
+    (rm.Request("mnist-5k", "dcgan", amount=True), "seconds must be a number"),
+    (rm.Request("mnist-5k", "dcgan", device="cuda:7; rm -rf /"), "device must be one of"),
+])
+def test_what_no_bound_fixes_is_refused_in_words(request_, message, manager):
+    with pytest.raises(rm.RunRequestError, match=message):
+        manager.submit("visitor", request_)
+    assert not manager.runs(), "nothing was queued or made"
+
+
+def test_the_command_line_holds_only_clamped_values_and_the_run_folder_is_the_servers(manager):
+    first, _ = manager.submit("a", tiny_run())  # takes the one slot, so the next stays queued as it was made
+    run, _ = manager.submit("visitor", rm.Request("mnist-5k", "dcgan", "steps", 10**9, {"train.lr": 1e-9}, threads=0))
+    args = rm.train_args(run)
+    assert args[args.index("--out") + 1] == str(manager.root / run.id) and run.folder.parent == manager.root
+    assert "train.max_steps=20000" in args and "train.lr=1e-06" in args and "train.threads=1" in args
+    assert args[:4] == ["-m", "train", "mnist-5k", "dcgan"]
+
+
+# ---- running, stopping, resuming, crashing ------------------------------------------------------------------
+
+
+def test_stop_keeps_the_last_checkpoint_resume_goes_on_from_it_and_a_crash_keeps_it_too(manager):
+    run, _ = manager.submit("visitor", tiny_run())
+    wait_for(lambda: manager.poll("visitor") and manager.get(run.id).checkpoint)  # saved every 15 s and each epoch
+    saved = ckpt.read_config(manager.get(run.id).checkpoint)["training"]["steps"]
+    assert "stopping" in manager.stop("visitor", run.id)
+    pid = manager.get(run.id).job["pid"]
+    stopped = wait_for(lambda: manager.poll("visitor") and manager.get(run.id).status == "stopped" and manager.get(run.id))
+    assert not rm.alive(pid, stopped.folder) and not trainer_processes(manager.root)
+    assert ckpt.load(stopped.checkpoint).checkpoint["training"]["steps"] >= saved, "the last checkpoint is kept"
+    with pytest.raises(rm.RunRequestError, match="only the visitor who started"):
+        manager.resume("someone else", run.id)
+    manager.resume("visitor", run.id)
+    resumed_from = ckpt.read_config(stopped.checkpoint)["training"]["steps"]
+    wait_for(lambda: manager.poll("visitor") and step_of(manager.get(run.id)) > resumed_from + 2)
+    lines = manager.get(run.id).progress()
+    starts = [line for line in lines if line["images_per_sec"] is None]
+    assert [line["step"] for line in starts] == [0, resumed_from], "the resumed process goes on from the checkpoint"
+    steps = [line["step"] for line in lines]
+    assert steps == sorted(steps), "what the first process logged after its checkpoint is gone: one curve"
+    assert all(live.frame_step(p) <= resumed_from or live.frame_step(p) in steps for p in manager.get(run.id).frames())
+    os.kill(manager.get(run.id).job["pid"], signal.SIGKILL)  # not the page's stop: a crash
+    failed = wait_for(lambda: manager.poll("visitor") and manager.get(run.id).status == "failed" and manager.get(run.id))
+    assert failed.record["message"] == "the process was ended by signal SIGKILL"
+    assert ckpt.load(failed.checkpoint).checkpoint["training"]["steps"] >= resumed_from, "its last good checkpoint"
+
+
+def test_the_trainers_own_message_when_it_refuses_to_start(manager, tmp_path, monkeypatch):
+    monkeypatch.setenv("GENMODELS_DATA", str(tmp_path / "no-data"))  # reaches the subprocess: no MNIST there
+    run, _ = manager.submit("visitor", rm.Request("mnist", "dcgan", "steps", 5, threads=1))
+    failed = wait_for(lambda: manager.poll("visitor") and manager.get(run.id).status == "failed" and manager.get(run.id))
+    assert "MNIST" in failed.record["message"] and "Traceback" not in failed.record["message"]
+    assert failed.checkpoint is None
+
+
+# ---- a bounded number at once, the others waiting; a size cap ------------------------------------------------
+
+
+def test_one_run_at_a_time_the_next_waits_and_starts_when_the_first_ends(manager):
+    first, _ = manager.submit("a", tiny_run())
+    second, _ = manager.submit("b", tiny_run())
+    assert manager.get(first.id).status == "running" and manager.get(second.id).status == "queued"
+    wait_for(lambda: manager.poll("a") and manager.poll("b") and step_of(manager.get(first.id)) >= 0)
+    assert len(trainer_processes(manager.root)) == 1
+    assert [r.id for r in manager.queue()] == [second.id]
+    manager.stop("a", first.id)
+    wait_for(lambda: manager.poll("a") and manager.poll("b") and manager.get(second.id).status == "running")
+    assert manager.get(first.id).status == "stopped"
+    assert trainer_processes(manager.root) == [manager.get(second.id).job["pid"]]
+    manager.stop("b", second.id)
+    wait_for(lambda: manager.poll("b") and not manager.get(second.id).active)
+
+
+def test_a_waiting_run_whose_visitor_left_leaves_the_queue(manager, monkeypatch):
+    monkeypatch.setattr(rm, "QUEUE_TIMEOUT", 0.5)
+    first, _ = manager.submit("a", tiny_run())
+    second, _ = manager.submit("b", tiny_run())
+    time.sleep(1)
+    manager.poll("a")  # only a's page is still open
+    assert manager.get(second.id) is None, "a run that never trained leaves nothing behind"
+    manager.stop("a", first.id)
+    wait_for(lambda: manager.poll("a") and not manager.get(first.id).active)
+
+
+def test_the_runs_folder_keeps_under_its_cap_removing_the_oldest_visitors_runs_first(tmp_path):
+    manager = rm.RunManager(tmp_path / "runs", slots=1, cap_bytes=3_000)
+    made = []
+    for owner, created in (("old", 100.0), ("new", 200.0), ("old", 300.0), ("new", 50_000.0)):
+        run_id = f"20260101-000000-{len(made):06x}"
+        (manager.root / run_id).mkdir(parents=True)
+        ckpt.write_json(manager.root / run_id / rm.RECORD, {"id": run_id, "owner": owner, "created": created,
+                                                             "request": {}, "job": None, "outcome": "finished"})
+        (manager.root / run_id / "model.safetensors").write_bytes(b"x" * 1000)
+        made.append(run_id)
+    removed = manager.make_room()
+    assert removed == [made[0], made[2]], "both runs of the visitor who came first, oldest first"
+    assert rm.folder_size(manager.root) <= 3_000 and [r.id for r in manager.runs()] == [made[1], made[3]]
