@@ -24,8 +24,10 @@ RUN python /src/fetch_ort.py --dest /web
 
 FROM ${BASE_IMAGE}
 
-# Spaces run the container as uid 1000; a home of its own keeps pip and hub caches writable.
-RUN useradd --create-home --uid 1000 user
+# Spaces run the container as uid 1000; a home of its own keeps pip and hub caches writable. The app's folder is
+# made here and given to that user, where WORKDIR would make it root's: the app writes there (runs/ of the
+# training started from the browser).
+RUN useradd --create-home --uid 1000 user && install -d -o user -g user /home/user/app
 USER user
 ENV HOME=/home/user PATH=/home/user/.local/bin:$PATH PYTHONUNBUFFERED=1 \
     HF_HOME=/home/user/.cache/huggingface GENMODELS_WEIGHTS=/home/user/app/weights \

@@ -9,7 +9,7 @@
 # render every page with the shipped weights and the data fetched at build time, and turn healthy.
 #
 # Skips (exit 0, with the reason) where docker cannot run or the disk is short; fails on anything else.
-# Kept between runs, within about 8 GB: the base image, the data stage and the newest test image.
+# Kept between runs, within about 8 GB: the base image, each named build stage and the newest test image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,9 +19,8 @@ cd "$(dirname "$0")/.."
 main() {
     SUITE=bookworm
     BASE_PACKAGES=python3,python3-pip,python-is-python3,ca-certificates
-    BASE_REPO=genmodels-space-base
-    DATA_IMAGE=genmodels-space:data
-    IMAGE=genmodels-space:test
+    REPO=genmodels-space   # every image this test keeps is a tag of it
+    IMAGE=$REPO:test
     CONTAINER=genmodels-space-smoke-$$
     TORCH_INDEX=${SPACE_TORCH_INDEX:-https://pypi.org/simple}
     MIN_FREE_GB=${SPACE_MIN_FREE_GB:-16}   # a cold build peaked at 14 GB of extra disk here
@@ -92,7 +91,7 @@ main() {
         2>/dev/null | awk 'NR == 1')
     MIRROR=${MIRROR:-http://deb.debian.org/debian/}
     recipe=$( { echo "$SUITE $BASE_PACKAGES $MIRROR $PIP_INDEX"; cat "$CA_BUNDLE"; } | sha256sum | cut -c1-12)
-    BASE_IMAGE=$BASE_REPO:$SUITE-$recipe
+    BASE_IMAGE=$REPO:base-$SUITE-$recipe
     if ! $DOCKER image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
         t=$(date +%s)
         rootfs=$WORK/rootfs
@@ -122,23 +121,30 @@ main() {
         $SUDO rm -rf "$rootfs"
         say "base image $BASE_IMAGE made in $(elapsed "$t")"
     fi
-    # A cache image that something still uses (a container started by hand) stays, and the cache grows: no failure.
-    uncache() { $DOCKER rmi "$1" >/dev/null 2>&1 || say "kept $1, still in use"; }
-    for old in $($DOCKER image ls "$BASE_REPO" --format '{{.Repository}}:{{.Tag}}'); do
-        [ "$old" = "$BASE_IMAGE" ] || uncache "$old"
-    done
 
-    # 4. The project's Dockerfile, as the Space builds it but for the two build arguments. The data stage gets a tag
-    #    of its own, so its cache outlives the final image's.
+    # 4. The project's Dockerfile, as the Space builds it but for the two build arguments. Each named stage gets a
+    #    tag of its own, so its cache outlives the final image's (the legacy builder keeps no other cache).
     t=$(date +%s)
-    tagged() { $DOCKER image ls -q "$DATA_IMAGE"; $DOCKER image ls -q "$IMAGE"; }
-    previous=$(tagged)
+    previous=$($DOCKER image ls -q "$REPO")   # newest first: a child goes before its parent
+    keep=("$BASE_IMAGE" "$IMAGE")
     build=(build --network host --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "TORCH_INDEX=$TORCH_INDEX")
-    $DOCKER "${build[@]}" --target data -t "$DATA_IMAGE" . >"$WORK/build.log" 2>&1 \
-        && $DOCKER "${build[@]}" -t "$IMAGE" . >>"$WORK/build.log" 2>&1 \
-        || { tail -n 40 "$WORK/build.log"; fail "docker build failed (the end of its log is above)"; }
-    current=$(tagged)
-    for old in $previous; do   # what the two tags named before, with the layers no other image uses
+    built() {
+        $DOCKER "${build[@]}" "$@" . >>"$WORK/build.log" 2>&1 \
+            || { tail -n 40 "$WORK/build.log"; fail "docker build failed (the end of its log is above)"; }
+    }
+    for stage in $(sed -n 's/^FROM .* AS \([A-Za-z0-9_.-]*\)$/\1/p' Dockerfile); do
+        keep+=("$REPO:stage-$stage")
+        built --target "$stage" -t "$REPO:stage-$stage"
+    done
+    built -t "$IMAGE"
+    # The cache is what `keep` names: other tags of $REPO go, then what the tags named before, with the layers
+    # no other image uses. One that something still uses (a container started by hand) stays, with a note.
+    uncache() { $DOCKER rmi "$1" >/dev/null 2>&1 || say "kept $1, still in use"; }
+    for ref in $($DOCKER image ls "$REPO" --format '{{.Repository}}:{{.Tag}}'); do
+        [[ " ${keep[*]} " == *" $ref "* ]] || uncache "$ref"
+    done
+    current=$($DOCKER image ls -q "$REPO")
+    for old in $previous; do
         grep -qx "$old" <<<"$current" || uncache "$old"
     done
     size=$($DOCKER image inspect -f '{{.Size}}' "$IMAGE")
