@@ -15,14 +15,17 @@ from genmodels.sampling import sample
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT / "weights"
-DATASETS = ("mnist", "fashion-mnist")
-SHIPPED = [f"{d}/{f}" for d in DATASETS for f in family_names()]
+# Every family ships on Fashion-MNIST. On full MNIST, the families retrained so far; the others' runs are still to
+# come, and no subset-trained model stands in for them.
+MNIST_FAMILIES = ("vae", "gan", "dcgan", "cgan")
+SHIPPED = [f"fashion-mnist/{f}" for f in family_names()] + [f"mnist/{f}" for f in MNIST_FAMILIES]
 README = (ROOT / "README.md").read_text()
 
 
-def test_every_family_ships_for_both_datasets():
-    missing = [key for key in SHIPPED if not (WEIGHTS / key / ckpt.CONFIG).is_file()]
-    assert not missing, f"not shipped: {missing}"
+def test_exactly_the_listed_models_ship():
+    models = {f"{p.parent.parent.name}/{p.parent.name}" for p in WEIGHTS.glob("*/*/" + ckpt.CONFIG)
+              if p.parent.name != "classifier"}
+    assert models == set(SHIPPED)
 
 
 @pytest.mark.parametrize("dataset,split,n", [("mnist", "test", 10_000), ("fashion-mnist", "test", 10_000)])
@@ -86,7 +89,7 @@ def recorded(key: str) -> dict:
     return json.loads((WEIGHTS / key / ckpt.METRICS).read_text())["metrics"]
 
 
-@pytest.mark.parametrize("family", family_names())
+@pytest.mark.parametrize("family", MNIST_FAMILIES)
 def test_mnist_models_meet_their_bars(family):
     metrics = recorded(f"mnist/{family}")
     assert metrics["fid"]["value"] <= MNIST_FID_BARS.get(family, MNIST_FID_BAR)
@@ -95,7 +98,7 @@ def test_mnist_models_meet_their_bars(family):
 
 
 def test_best_mnist_gan_is_under_ten():
-    best = min(recorded(f"mnist/{f}")["fid"]["value"] for f in family_names() if f != "vae")
+    best = min(recorded(f"mnist/{f}")["fid"]["value"] for f in MNIST_FAMILIES if f != "vae")
     assert best <= MNIST_BEST_GAN_FID_BAR
 
 
