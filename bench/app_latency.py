@@ -3,8 +3,8 @@ server's memory after 10 and after 200 reruns, against a bare `generate` call me
 
     .venv/bin/python bench/app_latency.py [--weights weights] [--moves 20] [--reruns 200]
 
-Uses a real `streamlit run` and headless Chromium (as tests/test_browser.py does). Without a 28x28 model in
---weights it trains short MNIST checkpoints into a temporary folder first. On a machine with a GPU the app
+Uses a real `streamlit run` and headless Chromium (as tests/test_browser.py does). Without mnist/dcgan in
+--weights it trains short mnist-5k checkpoints into a temporary folder first. On a machine with a GPU the app
 picks cuda by default, so the numbers are for the GPU there; the bare generate is timed on every device.
 """
 from __future__ import annotations
@@ -82,10 +82,11 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="app_latency_"))
     weights = args.weights
-    if not (weights / "mnist" / "dcgan" / "config.json").is_file():
-        print(f"no {weights}/mnist/dcgan: training short MNIST checkpoints in {tmp}", file=sys.stderr)
+    model_dir = weights / "mnist" / "dcgan"  # the app's first-visit model, which the pages below show
+    if not (model_dir / "config.json").is_file():
+        print(f"no {model_dir}: training short mnist-5k checkpoints in {tmp}", file=sys.stderr)
         weights = build_weights(tmp)
-    model_dir = weights / "mnist" / "dcgan"
+        model_dir = weights / "mnist-5k" / "dcgan"
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(f"model {model_dir}; torch threads {torch.get_num_threads()}; devices {', '.join(devices)}")
     for device in devices:

@@ -1,20 +1,103 @@
-"""Metrics and training: each model's training curves, one sortable table of all measured metrics, and a
+"""Metrics and training: every model's measured metrics, one table per dataset and FID protocol so that only
+numbers measured the same way stand side by side, with a bar chart of FID; each model's training curves; and a
 side-by-side comparison."""
+import math
+from collections import defaultdict
+
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
 from genmodels import checkpoint as ckpt
+from genmodels.hub import dataset_title
+from genmodels.metrics import METRICS
 from genmodels.sampling import sample
 from pages.app.common import Entry, current, load, params, picture, run_page
 
 BOOKKEEPING = {"epoch", "step", "images_seen", "seconds", "images_per_sec"}
 EPOCH_FIDS = {"classifier_fid": "classifier-FID", "fid": "FID"}  # what the trainer may log per epoch
-METRIC_ORDER = ["fid", "kid", "classifier_fid", "ssim", "mse", "conditional_accuracy", "nn_distance"]
+NO_FID = "no FID measured"
 
 
 def metrics_of(entry: Entry) -> dict:
     return (ckpt.read_optional_json(entry.location, ckpt.METRICS) or {}).get("metrics", {})
+
+
+def fid_setup(fid: dict) -> str:
+    """How a FID was measured, in words."""
+    if {"n", "n_real", "ref_split"} <= fid.keys():
+        return f"FID of {fid['n']:,} samples against {fid['n_real']:,} {fid['ref_split']} images"
+    return fid.get("protocol") or "FID protocol not recorded"
+
+
+def comparable(entries: list[Entry], first: str | None) -> list[list[Entry]]:
+    """Measured models by dataset and FID protocol (the sidebar's dataset first): within a group every FID
+    was measured the same way."""
+    groups = defaultdict(list)
+    for e in entries:
+        m = metrics_of(e)
+        if m:
+            groups[(e.dataset != first, e.dataset, m["fid"].get("protocol", "") if "fid" in m else NO_FID)].append(e)
+    return [groups[k] for k in sorted(groups)]
+
+
+def tooltip(name: str, measured: dict[str, dict]) -> str:
+    """What a column measures and the protocol (or protocols, with their models) behind its numbers."""
+    by_protocol = defaultdict(list)
+    for key, m in measured.items():
+        if name in m:
+            by_protocol[m[name].get("protocol") or "protocol not recorded"].append(key)
+    if len(by_protocol) == 1:
+        return f"{METRICS[name].what}\n\nMeasured as: {next(iter(by_protocol))}"
+    return METRICS[name].what + "".join(f"\n\n{', '.join(keys)}: {protocol}" for protocol, keys in by_protocol.items())
+
+
+def group_table(models: list[Entry], key: str) -> None:
+    measured = {e.key: metrics_of(e) for e in models}
+    names = [n for n in METRICS if any(n in m for m in measured.values())]
+    frame = pd.DataFrame([{"Model": e.title, "Checkpoint": e.key,
+                           **{n: measured[e.key][n]["value"] if n in measured[e.key] else math.nan for n in names}}
+                          for e in models])
+    # The Styler writes each value as a person reads it; the numbers underneath still sort as numbers.
+    styled = frame.style.format({n: METRICS[n].format for n in names})
+    config = {n: st.column_config.Column(METRICS[n].header, help=tooltip(n, measured)) for n in names}
+    st.dataframe(styled, hide_index=True, column_config=config, key=f"metrics_{key}")
+
+
+def fid_bars(models: list[Entry], key: str) -> None:
+    fids = sorted(((metrics_of(e)["fid"]["value"], e) for e in models), key=lambda pair: pair[0])
+    fig = go.Figure(go.Bar(x=[v for v, _ in fids], y=[e.label for _, e in fids], orientation="h",
+                           text=[METRICS["fid"].format(v) for v, _ in fids], textposition="outside",
+                           marker_color="#4f46e5"))
+    fig.update_layout(height=90 + 32 * len(fids), margin=dict(l=10, r=40, t=40, b=10),
+                      title="FID per model (lower is better)", yaxis=dict(autorange="reversed"), xaxis_title="FID")
+    st.plotly_chart(fig, key=f"fid_{key}")
+
+
+def tables(entries: list[Entry], first: str | None) -> None:
+    groups = comparable(entries, first)
+    if not groups:
+        st.info("No metrics.json in any checkpoint yet: metrics are measured after training with "
+                "`python -m genmodels.evaluate CHECKPOINT` (FID, KID, SSIM, MSE, conditional accuracy, "
+                "nearest-neighbour distance).")
+        return
+    st.caption("↓ lower is better, ↑ higher is better; hover a column header for what it measures and how; a dash: "
+               "does not apply to that model, or was not measured. FIDs depend on the number of samples and the "
+               "reference images, so each table holds only models measured under one FID protocol.")
+    for i, models in enumerate(groups):
+        dataset, fid = models[0].dataset, metrics_of(models[0]).get("fid", {})
+        st.markdown(f"#### {dataset_title(dataset)} (`{dataset}`) · {fid_setup(fid) if fid else NO_FID}")
+        group_table(models, str(i))
+        if fid:
+            fid_bars(models, str(i))
+    unmeasured = [e.key for e in entries if not metrics_of(e)]
+    if unmeasured:
+        st.caption(f"Not measured yet: {', '.join(unmeasured)}.")
+    with st.expander("How each number was measured (protocols)"):
+        st.dataframe([{"model": e.key, "metric": METRICS[name].title, "value": METRICS[name].format(v["value"]),
+                       "protocol": v.get("protocol", "")}
+                      for e in entries for name, v in metrics_of(e).items() if name in METRICS], hide_index=True)
 
 
 def history_chart(entry: Entry) -> None:
@@ -51,25 +134,6 @@ def history_chart(entry: Entry) -> None:
                + (f"; best {label} {best[0]:.2f} at epoch {best[1]:g}" if has_fid else f"; no {label} was logged"))
 
 
-def tables(entries: list[Entry]) -> None:
-    rows, protocols = [], []
-    for e in entries:
-        m = metrics_of(e)
-        rows.append({"model": e.key, "family": e.title, "dataset": e.dataset,
-                     **{name: m[name]["value"] for name in METRIC_ORDER if name in m}})
-        protocols += [{"model": e.key, "metric": name, "value": v["value"], "protocol": v.get("protocol", "")}
-                      for name, v in m.items()]
-    if not protocols:
-        st.info("No metrics.json in any checkpoint yet: metrics are measured after training "
-                "(FID, KID, SSIM, MSE, conditional accuracy, nearest-neighbour distance).")
-        return
-    st.caption("Click a column header to sort. FID, KID, classifier-FID, MSE, nearest-neighbour distance: lower is "
-               "better; SSIM and conditional accuracy: higher is better. Compare FIDs only at the same protocol.")
-    st.dataframe(rows, hide_index=True, key="metrics_table")
-    with st.expander("How each number was measured (protocols)"):
-        st.dataframe(protocols, hide_index=True)
-
-
 def compare(entries: list[Entry], device: str) -> None:
     keys = [e.key for e in entries]
     by_key = {e.key: e for e in entries}
@@ -85,8 +149,9 @@ def compare(entries: list[Entry], device: str) -> None:
             training = e.config.get("training", {})
             st.caption(f"{params(model):,} parameters · {training.get('epochs', 0):.3g} epochs · "
                        f"{training.get('wall_seconds', 0) / 60:.1f} min on {training.get('device', '?')}")
-            for name, v in metrics_of(e).items():
-                st.markdown(f"- {name}: **{v['value']:.4g}**")
+            measured = metrics_of(e)
+            for name in (n for n in METRICS if n in measured):
+                st.markdown(f"- {METRICS[name].header}: **{METRICS[name].format(measured[name]['value'])}**")
 
 
 def body() -> None:
@@ -97,7 +162,7 @@ def body() -> None:
         st.info("No models yet: see the Model zoo page.")
         return
     st.subheader("All models")
-    tables(entries)
+    tables(entries, sel.entry.dataset if sel.entry else None)
     st.subheader("Training history")
     keys = [e.key for e in entries]
     by_key = {e.key: e for e in entries}

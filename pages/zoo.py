@@ -4,6 +4,7 @@ import torch
 from PIL import Image
 
 from genmodels import checkpoint as ckpt
+from genmodels.metrics import METRICS
 from genmodels.registry import get_family
 from genmodels.sampling import sample
 from genmodels.uploads import UploadError, decode
@@ -18,7 +19,7 @@ WHAT_IT_DOES = {
     "acgan": "The discriminator also names the class, so the generator learns to draw a requested class.",
     "cgan": "Both networks are told the class: ask for a 7 and you get a 7.",
 }
-METRICS_SHOWN = [("ssim", "SSIM", "{:.3f}"), ("mse", "MSE", "{:.4f}"), ("fid", "FID", "{:.1f}")]
+CARD_METRICS = ("ssim", "mse", "fid")
 
 
 def preview(entry: Entry, model) -> tuple[Image.Image, str | None]:
@@ -69,10 +70,9 @@ def card_body(entry: Entry, device: str, slot) -> None:
             st.markdown(f"**Trained:** {training.get('epochs', 0):.3g} epochs, {training.get('steps', '?')} steps, "
                         f"{training.get('wall_seconds', 0) / 60:.1f} min on {training.get('device_name', training.get('device', '?'))}")
         metrics = (ckpt.read_optional_json(entry.location, ckpt.METRICS) or {}).get("metrics", {})
-        cols = st.columns(len(METRICS_SHOWN))
-        for col, (name, label, fmt) in zip(cols, METRICS_SHOWN):
+        for col, name in zip(st.columns(len(CARD_METRICS)), CARD_METRICS):
             m = metrics.get(name)
-            col.metric(label, fmt.format(m["value"]) if m else "n/a",
+            col.metric(METRICS[name].header, METRICS[name].format(m["value"] if m else None),
                        help=m.get("protocol") if m else "Not measured for this checkpoint yet.")
 
 
@@ -82,9 +82,10 @@ def body() -> None:
     st.markdown(
         "Six classic image generators, one interface: each turns a random code **z** (and, for conditional "
         "models, a class label) into an image. Pick a model in the sidebar, then **Sample** it, walk its "
-        "**Latent explorer**, ask a conditional model for digits, **Reconstruct** your own drawing, and "
-        "compare their **Metrics**. SSIM and MSE measure how well held-out images are reproduced (higher / "
-        "lower is better); FID compares the statistics of generated and real images (lower is better).")
+        "**Latent explorer**, ask a conditional model for digits, **Reconstruct** held-out images or your own "
+        "photo, **Draw** a digit for every model to read and redraw, and compare their **Metrics**. SSIM and MSE "
+        "measure how well held-out images are reproduced (↑ / ↓: higher / lower is better); FID compares the "
+        "statistics of generated and real images (↓).")
     device_name = f"GPU ({torch.cuda.get_device_name()})" if sel.device == "cuda" else "CPU"
     st.caption(f"Running on **{device_name}**; switch the device in the sidebar.")
     if not sel.usable():

@@ -4,6 +4,7 @@ Test modules import `weights_dir`; the build is cached per process so two module
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import os
@@ -23,6 +24,7 @@ STEPS = 6
 def build_weights(root: Path) -> Path:
     from genmodels import checkpoint as ckpt
     from genmodels.data import load_data
+    from genmodels.metrics.classifier import classifier_dir
     from train.config import resolve_config
     from train.trainer import Trainer
 
@@ -38,26 +40,49 @@ def build_weights(root: Path) -> Path:
         "metrics": {"fid": {"value": 123.4, "protocol": "test protocol: 100 samples"},
                     "ssim": {"value": 0.321, "protocol": "test protocol: projection"},
                     "mse": {"value": 0.0456, "protocol": "test protocol: projection"}}})
-    save_untrained_classifier(root / "weights" / "mnist" / "classifier", data)
+    # The shipped MNIST classifier (the trainer above measures classifier-FID with it too): the conditional
+    # page's verdicts and the Draw page's reading of a drawn digit are only meaningful from a trained one.
+    shutil.copytree(classifier_dir("mnist-5k"), classifier_dir("mnist-5k", root / "weights"))
     return root / "weights"
-
-
-def save_untrained_classifier(directory: Path, data) -> None:
-    """A freshly initialised classifier in the shipped format: loading it and showing its verdicts is the code
-    under test, and training a real one takes minutes on this CPU."""
-    from dataclasses import asdict
-
-    from genmodels import checkpoint as ckpt
-    from genmodels.metrics.classifier import FORMAT, Classifier, ClassifierConfig
-
-    config = ClassifierConfig("mnist", data.num_classes, data.image_shape[0], data.image_shape[1], 4)
-    ckpt.save_tensors(directory / "model.safetensors", Classifier(config).state_dict())
-    ckpt.write_json(directory / "config.json", {"format": FORMAT, "model": asdict(config)})
 
 
 @pytest.fixture(scope="session")
 def weights_dir(tmp_path_factory) -> Path:
     return build_weights(tmp_path_factory.getbasetemp() / "app_weights")
+
+
+# Two tiny trials: one trains, one diverges (lr 1e30) and is recorded as failed.
+SWEEP_SPEC = """dataset = "mnist-5k"
+model = "dcgan"
+[fixed]
+train.batch_size = 32
+train.max_steps = 2
+[grid]
+train.lr = [2e-4, 1e30]
+"""
+
+
+@functools.cache
+def build_sweeps(root: Path) -> Path:
+    """A sweeps folder as `python -m train.sweep` leaves it, with one real sweep ("lr") whose finished trial has a
+    FID measured after training (in the format the metrics job writes)."""
+    from genmodels import checkpoint as ckpt
+    from train import sweep
+
+    root.mkdir(parents=True)
+    spec = root / "lr.toml"
+    spec.write_text(SWEEP_SPEC)
+    out = root / "sweeps" / "lr"
+    sweep.run_sweep(spec, out)
+    ckpt.write_json(out / "trial-000" / "checkpoint" / ckpt.METRICS, {
+        "metrics": {"fid": {"value": 250.5, "protocol": "test protocol: 100 samples"}}})
+    sweep.run_sweep(spec, out)  # a sweep run again picks up metrics measured since
+    return root / "sweeps"
+
+
+@pytest.fixture(scope="session")
+def sweeps_dir(tmp_path_factory) -> Path:
+    return build_sweeps(tmp_path_factory.getbasetemp() / "app_sweeps")
 
 
 def broken_weights(weights: Path, root: Path) -> Path:
@@ -102,13 +127,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(weights: Path, port: int, log_path: Path, threads: int | None = None):
+def start_server(weights: Path, port: int, log_path: Path, threads: int | None = None, sweeps: Path | None = None):
     """`streamlit run app.py` on 127.0.0.1:port, returning once /_stcore/health answers."""
     import subprocess
     import time
     import urllib.request
 
     env = {**os.environ, "GENMODELS_WEIGHTS": str(weights), "HF_HUB_OFFLINE": "1"}
+    if sweeps:
+        env["GENMODELS_SWEEPS"] = str(sweeps)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     log = open(log_path, "w")
@@ -138,8 +165,24 @@ def stop_server(proc) -> None:
         proc.kill()
 
 
-def chrome(profile: Path, width: int = 1400, height: int = 1000):
-    """Headless Chromium with the flags this machine needs and a fresh profile."""
+@contextlib.contextmanager
+def running_app(weights: Path, folder: Path, sweeps: Path | None = None, width: int = 1400, height: int = 1000):
+    """(url, driver): `streamlit run app.py` on a free local port and a fresh headless Chromium, both stopped after."""
+    port = free_port()
+    server = start_server(weights, port, folder / "streamlit.log", sweeps=sweeps)
+    try:
+        driver = chrome(folder / "profile", width, height)
+        try:
+            yield f"http://127.0.0.1:{port}", driver
+        finally:
+            driver.quit()
+    finally:
+        stop_server(server)
+
+
+def chrome(profile: Path, width: int = 1400, height: int = 1000, network_log: bool = False):
+    """Headless Chromium with the flags this machine needs and a fresh profile. With `network_log`, the DevTools
+    network events of every frame are kept for `driver.get_log("performance")`."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -149,6 +192,8 @@ def chrome(profile: Path, width: int = 1400, height: int = 1000):
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
                  f"--user-data-dir={profile}", f"--window-size={width},{height}"):
         options.add_argument(flag)
+    if network_log:
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
@@ -182,3 +227,26 @@ def wait_for_images(driver, at_least: int = 1, different_from: list[str] | None 
         return srcs if len(srcs) >= at_least and srcs != different_from else False
 
     return WebDriverWait(driver, timeout, poll_frequency=0.05).until(ready)
+
+
+def drawing_surface(driver):
+    """The canvas strokes are drawn on: fabric.js's upper canvas, inside the component's shadow root."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    host = WebDriverWait(driver, 60).until(lambda d: d.execute_script(
+        "return [...document.querySelectorAll('div')].find(e => e.shadowRoot && "
+        "e.shadowRoot.querySelector('canvas.upper-canvas'))"))
+    return host.shadow_root.find_element(By.CSS_SELECTOR, "canvas.upper-canvas")
+
+
+def stroke(driver, points: list[tuple[int, int]]) -> None:
+    """One pen stroke through `points` (pixels from the canvas centre): press, move through them, lift."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    surface = drawing_surface(driver)
+    ActionChains(driver).move_to_element(surface).perform()
+    actions = ActionChains(driver).move_to_element_with_offset(surface, *points[0]).click_and_hold()
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        actions.move_by_offset(x1 - x0, y1 - y0)
+    actions.release().perform()

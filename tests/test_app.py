@@ -3,21 +3,27 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app_fixtures import broken_weights, digit_png, weights_dir  # noqa: F401  (weights_dir is a fixture)
+from app_fixtures import broken_weights, digit_png, sweeps_dir, weights_dir  # noqa: F401  (fixtures)
+from genmodels import checkpoint as ckpt
 
 # The entry script app.py serves (st.App); AppTest runs it as `streamlit run app.py` would for every URL.
 APP = str(Path(__file__).resolve().parents[1] / "pages" / "app" / "main.py")
 SCORE = re.compile(r"-?\d\.\d\d · \d\.\d{3}")  # "SSIM · MSE" under a reconstruction
-PAGES = ["zoo", "sample", "latent", "conditional", "reconstruct", "metrics"]
+MODEL_PAGES = ["zoo", "sample", "latent", "conditional", "reconstruct", "draw", "metrics"]
+PAGES = MODEL_PAGES + ["sweeps"]
 
 
-def open_app(monkeypatch, weights: Path, page: str = "zoo") -> AppTest:
+def open_app(monkeypatch, weights: Path, page: str = "zoo", sweeps: Path | None = None) -> AppTest:
     monkeypatch.setenv("GENMODELS_WEIGHTS", str(weights))
+    # No sweeps unless a test brings some: the default runs/sweeps/ holds whatever this checkout has run.
+    monkeypatch.setenv("GENMODELS_SWEEPS", str(sweeps or weights / "no-sweeps-here"))
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     if page != "zoo":
@@ -29,13 +35,21 @@ def open_app(monkeypatch, weights: Path, page: str = "zoo") -> AppTest:
 def texts(at: AppTest) -> str:
     """Everything a person reads on the page, as one string."""
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [t.value for t in at.title]
-    parts += [e.value for e in (*at.error, *at.warning, *at.info)]
+    parts += [e.value for e in (*at.error, *at.warning, *at.info, *at.success)]
     parts += [c for im in at.get("image") for c in im.captions]
     return "\n".join(parts)
 
 
 def image_urls(at: AppTest) -> list[str]:
     return [u for im in at.get("image") for u in im.value]
+
+
+def table(at: AppTest, index: int = 0):
+    """A st.dataframe as a person reads it: the values as displayed, under the headers as displayed."""
+    proto = at.dataframe[index].proto
+    shown = pa.ipc.open_stream(proto.arrow_data.styler.display_values).read_all().to_pandas()
+    config = json.loads(proto.columns or "{}")
+    return shown.rename(columns={c: config[c]["label"] for c in shown.columns if "label" in config.get(c, {})}), config
 
 
 def chart_titles(at: AppTest) -> list[str]:
@@ -62,15 +76,15 @@ def test_zoo_shows_a_card_per_checkpoint(monkeypatch, weights_dir):  # noqa: F81
         assert f"### {title}" in text
     assert "5,000-digit real subset" in text, "the data source says it is a subset"
     assert len(image_urls(at)) >= 3, "a preview grid per card"
-    values = {m.label: m.value for m in at.metric}
-    assert values["FID"] in ("123.4", "n/a") and "123.4" in [m.value for m in at.metric]
-    assert "0.321" in [m.value for m in at.metric] and "0.0456" in [m.value for m in at.metric]
+    values = [(m.label, m.value) for m in at.metric]
+    assert {("FID ↓", "123.4"), ("SSIM ↑", "0.321"), ("MSE ↓", "0.0456")} <= set(values), values
+    assert ("FID ↓", "–") in values, "a card without metrics.json shows a dash"
     assert "Running on **CPU**" in text
     assert "Parameters:" in text
 
 
 def test_empty_weights_folder_says_how_to_train(monkeypatch, tmp_path):
-    for page in PAGES:
+    for page in MODEL_PAGES:
         at = open_app(monkeypatch, tmp_path, page)
         assert "No models yet" in texts(at) or "No conditional model" in texts(at), page
     at = open_app(monkeypatch, tmp_path)
@@ -82,7 +96,7 @@ def test_corrupt_and_mismatched_checkpoints_show_messages(monkeypatch, weights_d
     at = open_app(monkeypatch, weights)
     errors = "\n".join(e.value for e in at.error)
     assert "mnist-5k/truncated" in errors and "corrupt" in errors
-    assert "mnist-5k/mismatched" in errors and "does not match" in errors
+    assert "mnist-5k/mismatched" in errors and "of weights" in errors and "config.json describes" in errors
     assert "### DCGAN" in texts(at), "the good checkpoints still show"
     at.switch_page("../sample.py").run()
     select_model(at, "mnist-5k/truncated")
@@ -154,8 +168,6 @@ def test_conditional_page_writes_digits_and_takes_labels(monkeypatch, weights_di
 def test_conditional_page_without_conditional_model(monkeypatch, weights_dir, tmp_path):  # noqa: F811
     weights = tmp_path / "w"
     (weights / "mnist-5k").mkdir(parents=True)
-    import shutil
-
     shutil.copytree(weights_dir / "mnist-5k" / "dcgan", weights / "mnist-5k" / "dcgan")
     at = open_app(monkeypatch, weights, "conditional")
     assert "No conditional model (CGAN or ACGAN)" in texts(at)
@@ -186,17 +198,93 @@ def test_reconstruct_heldout_upload_and_map(monkeypatch, weights_dir):  # noqa: 
     assert not at.exception
 
 
-def test_metrics_page_table_history_and_comparison(monkeypatch, weights_dir):  # noqa: F811
-    at = open_app(monkeypatch, weights_dir, "metrics")
-    table = at.dataframe[0].value
-    assert set(table["model"]) == {"mnist-5k/vae", "mnist-5k/dcgan", "mnist-5k/cgan"}
-    assert table.set_index("model").loc["mnist-5k/dcgan", "fid"] == pytest.approx(123.4)
+def test_metrics_page_groups_comparable_numbers_and_writes_them_for_people(monkeypatch, weights_dir,  # noqa: F811
+                                                                           tmp_path):
+    weights = tmp_path / "w"
+    shutil.copytree(weights_dir, weights)
+    # The VAE and the CGAN measured under one FID protocol, the DCGAN (the fixture's metrics.json) under another.
+    fid = {"n": 1000, "n_real": 500, "ref_split": "test", "protocol": "FID of 1000 samples against all 500 test images"}
+    for family, extra in (("vae", {}), ("cgan", {"conditional_accuracy": {"value": 0.912, "protocol": "classifier"},
+                                                  "kid": {"value": 0.0123, "protocol": "KID, 100 subsets"}})):
+        ckpt.write_json(weights / "mnist-5k" / family / ckpt.METRICS, {"metrics": {
+            "fid": {"value": 30.25 if family == "vae" else 20.5, **fid}, **extra}})
+    at = open_app(monkeypatch, weights, "metrics")
+    headings = [m.value for m in at.markdown if m.value.startswith("#### ")]
+    assert headings == ["#### MNIST (`mnist-5k`) · FID of 1,000 samples against 500 test images",
+                        "#### MNIST (`mnist-5k`) · test protocol: 100 samples"], headings
+    shown, config = table(at, 0)
+    assert list(shown.columns) == ["Model", "Checkpoint", "FID ↓", "KID ×10³ ↓", "Conditional accuracy ↑"]
+    rows = shown.set_index("Checkpoint")[["FID ↓", "KID ×10³ ↓", "Conditional accuracy ↑"]]
+    assert rows.loc["mnist-5k/cgan"].tolist() == ["20.5", "12.3", "91.2%"]
+    assert rows.loc["mnist-5k/vae"].tolist() == ["30.2", "–", "–"], "a dash where a metric does not apply"
+    assert "FID of 1000 samples against all 500 test images" in config["fid"]["help"], "the protocol in the tooltip"
+    assert "Fréchet Inception Distance" in config["fid"]["help"]
+    assert at.dataframe[0].value.set_index("Checkpoint").loc["mnist-5k/vae", "fid"] == pytest.approx(30.25), \
+        "numbers stay numbers underneath, so the column sorts by value"
+    dcgan, _ = table(at, 1)
+    assert dcgan.set_index("Checkpoint").loc["mnist-5k/dcgan", ["FID ↓", "SSIM ↑", "MSE ↓"]].tolist() == [
+        "123.4", "0.321", "0.0456"]
+    bars = [json.loads(c.proto.spec) for c in at.get("plotly_chart")][:2]
+    assert [b["layout"]["title"]["text"] for b in bars] == ["FID per model (lower is better)"] * 2
+    assert bars[0]["data"][0]["text"] == ["20.5", "30.2"], "one bar per model of the group, best first"
+    assert "Not measured yet" not in texts(at), "every fixture model has a metrics.json now"
+    assert "None" not in texts(at) and "nan" not in texts(at).lower()
+
     assert any(t.endswith("training history") for t in chart_titles(at))
     assert "steps," in texts(at) and "images/s" in texts(at)
     at.selectbox(key="history_model").set_value("mnist-5k/vae").run()
     assert "VAE (mnist-5k/vae): training history" in chart_titles(at)
     at.multiselect(key="compare_models").set_value(["mnist-5k/dcgan", "mnist-5k/cgan"]).run()
-    assert "fid: **123.4**" in texts(at)
+    assert "FID ↓: **123.4**" in texts(at) and "Conditional accuracy ↑: **91.2%**" in texts(at)
+
+
+def test_metrics_page_lists_unmeasured_models(monkeypatch, weights_dir):  # noqa: F811
+    at = open_app(monkeypatch, weights_dir, "metrics")
+    assert "Not measured yet: mnist-5k/cgan, mnist-5k/vae." in texts(at)
+    assert len(at.dataframe) == 2, "one group table and the protocols table"
+
+
+def test_sweeps_page_shows_the_trials_and_the_chart(monkeypatch, weights_dir, sweeps_dir):  # noqa: F811
+    at = open_app(monkeypatch, weights_dir, "sweeps", sweeps=sweeps_dir)
+    text = texts(at)
+    assert "**dcgan** on **mnist-5k**, grid over train.lr: 2 trials, 1 finished, 1 failed" in text
+    assert "Best by FID: **trial-000** (train.lr = 0.0002), FID 250.5." in text
+    shown, config = table(at)
+    rows = shown.set_index("trial")
+    assert rows.loc["trial-000", ["status", "train.lr", "FID ↓"]].tolist() == ["finished", "0.0002", "250.5"]
+    assert rows.loc["trial-001", "status"] == "failed" and rows.loc["trial-001", "FID ↓"] == "–"
+    assert "loss" in rows.loc["trial-001", "error"].lower() or "nan" in rows.loc["trial-001", "error"].lower()
+    assert "Fréchet Inception Distance" in config["fid"]["help"]
+    assert chart_titles(at) == ["sweep lr: dcgan on mnist-5k, 1 finished, 1 failed"]
+
+
+def test_sweeps_page_without_sweeps_and_with_a_broken_one(monkeypatch, weights_dir, tmp_path):  # noqa: F811
+    at = open_app(monkeypatch, weights_dir, "sweeps", sweeps=tmp_path / "sweeps")
+    assert "No sweeps in" in texts(at) and "python -m train.sweep" in texts(at)
+    (tmp_path / "sweeps" / "cut").mkdir(parents=True)
+    (tmp_path / "sweeps" / "cut" / "results.json").write_text('{"trials": [')
+    at = open_app(monkeypatch, weights_dir, "sweeps", sweeps=tmp_path / "sweeps")
+    assert any("results.json is not valid JSON" in e.value for e in at.error), [e.value for e in at.error]
+    assert at.selectbox(key="sweep").options == ["cut"], "another sweep can still be picked"
+
+
+def test_draw_page_waits_for_a_drawing(monkeypatch, weights_dir):  # noqa: F811
+    at = open_app(monkeypatch, weights_dir, "draw")
+    assert "Draw a digit in the box: the models answer when you lift the pen." in texts(at)
+    assert not image_urls(at), "nothing to show before anything is drawn"
+    at.button(key="draw_clear").click().run()
+    assert "Draw a digit in the box: the models answer" in texts(at) and not at.exception
+
+
+def test_sidebar_is_drawn_once_and_keeps_its_choice_across_pages(monkeypatch, weights_dir):  # noqa: F811
+    at = open_app(monkeypatch, weights_dir)
+    assert at.sidebar.selectbox(key="model").value == "mnist-5k/dcgan", "a first visit opens on the DCGAN"
+    select_model(at, "mnist-5k/vae")
+    for page in PAGES[1:]:
+        at.switch_page(f"../{page}.py").run()
+        assert len(at.sidebar.selectbox) == 2 and at.sidebar.selectbox(key="model").value == "mnist-5k/vae", page
+    at.switch_page("../sample.py").run()
+    assert "Sample · VAE" in texts(at)
 
 
 def test_sidebar_accepts_a_folder_and_rejects_a_bad_repo_id(monkeypatch, weights_dir, tmp_path):  # noqa: F811
@@ -211,10 +299,6 @@ def test_sidebar_accepts_a_folder_and_rejects_a_bad_repo_id(monkeypatch, weights
 
 @pytest.mark.parametrize("metric,label", [("classifier_fid", "classifier-FID"), ("fid", "FID")])
 def test_history_marks_the_best_fid_epoch(metric, label, monkeypatch, weights_dir, tmp_path):  # noqa: F811
-    import shutil
-
-    from genmodels import checkpoint as ckpt
-
     folder = tmp_path / "w" / "mnist-5k" / "dcgan"
     shutil.copytree(weights_dir / "mnist-5k" / "dcgan", folder)
     logged = ckpt.read_json(folder / ckpt.HISTORY)["epochs"][-1]
@@ -224,6 +308,7 @@ def test_history_marks_the_best_fid_epoch(metric, label, monkeypatch, weights_di
         "best": {"epoch": 2, "metric": metric, "value": 12.5}})
     at = open_app(monkeypatch, tmp_path / "w", "metrics")
     assert f"best {label} 12.50 at epoch 2" in texts(at)
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    spec = next(s for s in (json.loads(c.proto.spec) for c in at.get("plotly_chart"))
+                if s["layout"]["title"]["text"].endswith("training history"))
     assert label in [trace.get("name") for trace in spec["data"]]
     assert "best epoch 2" in [trace.get("name") for trace in spec["data"]]

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from app_fixtures import (CHROMEDRIVER, CHROMIUM, chrome, digit_png, free_port, image_sources, start_server,
-                          stop_server, wait_for_images, wait_idle, weights_dir)  # noqa: F401  (weights_dir: fixture)
+from app_fixtures import (CHROMEDRIVER, CHROMIUM, chrome, digit_png, free_port, image_sources, running_app,
+                          start_server, stop_server, stroke, wait_for_images, wait_idle)
+from app_fixtures import sweeps_dir, weights_dir  # noqa: F401  (fixtures)
 
 # Each page's URL and a title it shows, as a visitor reads them.
 PAGE_TITLES = {"": "Model zoo", "sample": "Sample", "latent": "Latent explorer",
-               "conditional": "Conditional generation", "reconstruct": "Reconstruct", "metrics": "Metrics and training"}
+               "conditional": "Conditional generation", "reconstruct": "Reconstruct", "draw": "Draw",
+               "metrics": "Metrics and training", "sweeps": "Sweeps"}
 
 if not (CHROMIUM and CHROMEDRIVER):
     message = "the browser test needs Debian's chromium and chromium-driver: run `make setup`"
@@ -25,14 +27,15 @@ if not (CHROMIUM and CHROMEDRIVER):
 
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def app_url(weights_dir, tmp_path_factory):  # noqa: F811
+def app_url(weights_dir, sweeps_dir, tmp_path_factory):  # noqa: F811
     port = free_port()
-    proc = start_server(weights_dir, port, tmp_path_factory.mktemp("server") / "streamlit.log")
+    proc = start_server(weights_dir, port, tmp_path_factory.mktemp("server") / "streamlit.log", sweeps=sweeps_dir)
     yield f"http://127.0.0.1:{port}"
     stop_server(proc)
 
@@ -91,27 +94,22 @@ def move_first_slider(driver, steps: int) -> None:
     ActionChains(driver).send_keys(*[Keys.ARROW_RIGHT] * steps).perform()
 
 
-def test_first_request_to_a_sub_page_then_every_page(weights_dir, tmp_path):  # noqa: F811
+def test_first_request_to_a_sub_page_then_every_page(weights_dir, sweeps_dir, tmp_path):  # noqa: F811
     """A fresh server's first request goes to /sample. The entry script runs for it: the shared sidebar and the
     page menu in words are there, not a menu of file names without the sidebar. Then every page by its URL."""
-    port = free_port()
-    server = start_server(weights_dir, port, tmp_path / "streamlit.log")
-    driver = chrome(tmp_path / "profile")
-    try:
-        open_page(driver, f"http://127.0.0.1:{port}/sample")
+    with running_app(weights_dir, tmp_path, sweeps=sweeps_dir) as (url, driver):
+        open_page(driver, f"{url}/sample")
         sidebar = driver.find_element(By.CSS_SELECTOR, '[data-testid="stSidebar"]').text
         for label in ("Dataset", "Model", "Device", *PAGE_TITLES.values()):
             assert label in sidebar, (label, sidebar)
         assert "common" not in sidebar.split()
         assert len(driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebar"] [data-testid="stSelectbox"]')) == 2
-        for url, title in PAGE_TITLES.items():
-            open_page(driver, f"http://127.0.0.1:{port}/{url}")
+        for page, title in PAGE_TITLES.items():
+            driver.get(f"{url}/{page}")
             heading = WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "h1"))[0].text
-            assert heading.startswith(title), (url, heading)
-            finish(driver, tmp_path / f"first_{url or 'zoo'}.png")
-    finally:
-        driver.quit()
-        stop_server(server)
+            assert heading.startswith(title), (page, heading)
+            wait_idle(driver)
+            finish(driver, tmp_path / f"first_{page or 'zoo'}.png")
 
 
 def test_model_zoo(browser, app_url, shots):
@@ -174,11 +172,62 @@ def test_reconstruct_map_click_and_upload(browser, app_url, shots, tmp_path):
     finish(browser, shots / "6_reconstruct_upload.png")
 
 
+def wait_for_text(driver, text: str, timeout: float = 60) -> str:
+    """The page's text once `text` is in it and the run that wrote it has finished."""
+    try:
+        WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: text in page_text(d))
+    except TimeoutException:
+        raise AssertionError(f"{text!r} did not appear within {timeout} s; the page says:\n"
+                             f"{page_text(driver)}") from None
+    wait_idle(driver)
+    return page_text(driver)
+
+
+def test_draw_a_one_then_scribble_then_clear(browser, app_url, shots, tmp_path):
+    browser.get(f"{app_url}/draw")
+    assert "Draw a digit in the box" in wait_for_text(browser, "Draw a digit in the box")
+    # A "1" as people draw it: a short lead-in stroke, then the long downstroke.
+    stroke(browser, [(-15, -80), (0, -95)])
+    stroke(browser, [(0, -95)] + [(0, y) for y in range(-80, 100, 15)])
+    # The redraws come last in a run: once they show the 1, the whole page is about the finished drawing.
+    text = wait_for_text(browser, "CGAN (mnist-5k/cgan) draws 1 in 10 styles")
+    assert "The classifier reads 1," in text, text
+    assert "unsure" not in text and "scribble" not in text
+    assert "VAE (mnist-5k/vae):" in text, "the VAE reconstructs the drawing"
+    main_area(browser).find_element(By.XPATH, ".//button[.//p[starts-with(text(), 'Project through the')]]").click()
+    text = wait_for_text(browser, "DCGAN (mnist-5k/dcgan):", timeout=300)
+    assert "CGAN (mnist-5k/cgan):" in text, "every GAN projects the drawing"
+    ActionChains(browser).move_to_element(main_area(browser).find_element(By.TAG_NAME, "h1")).perform()  # no tooltip
+    finish(browser, shots / "8_draw.png")
+
+    for y in range(-120, 130, 20):  # back and forth over the whole box
+        stroke(browser, [(-125, y), (125, y + 10)])
+    assert "looks like a scribble" in wait_for_text(browser, "looks like a scribble")
+    finish(browser, tmp_path / "draw_scribble.png")
+
+    main_area(browser).find_element(By.XPATH, ".//button[.//p[text()='Clear the canvas']]").click()
+    text = wait_for_text(browser, "Draw a digit in the box: the models answer")
+    assert "The classifier reads" not in text, "a cleared canvas shows no reading"
+    finish(browser, tmp_path / "draw_cleared.png")
+
+
 def test_metrics_page_draws_the_charts(browser, app_url, shots):
     browser.get(f"{app_url}/metrics")
     WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot"))
     wait_for_images(browser, 2)
     wait_idle(browser)
     text = page_text(browser)
+    assert "MNIST (mnist-5k) · test protocol: 100 samples" in text, "a table per dataset and FID protocol"
+    assert "FID per model (lower is better)" in text and "123.4" in text, "the FID bar, labelled as people read it"
     assert "training history" in text and "Side by side" in text
     finish(browser, shots / "7_metrics.png")
+
+
+def test_sweeps_page_shows_the_table_and_the_chart(browser, app_url, shots):
+    browser.get(f"{app_url}/sweeps")
+    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot"))
+    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, '[data-testid="stDataFrame"]'))
+    wait_idle(browser)
+    text = page_text(browser)
+    assert "Best by FID: trial-000" in text and "sweep lr: dcgan on mnist-5k, 1 finished, 1 failed" in text
+    finish(browser, shots / "9_sweeps.png")

@@ -25,6 +25,7 @@ from genmodels.uploads import UploadError
 log = logging.getLogger("genmodels.app")
 
 WEIGHTS_ENV = "GENMODELS_WEIGHTS"
+SWEEPS_ENV = "GENMODELS_SWEEPS"
 NOT_MODELS = {"classifier", "stats"}   # weights/<dataset>/ folders that hold helpers, not generators
 FIRST_DATASET, FIRST_FAMILY = "mnist", "dcgan"  # what a first visit opens on, when it ships: the classic pair
 SELECTION = "_selection"               # session_state key of the sidebar's choice in the current run
@@ -63,8 +64,14 @@ class Entry:
         return int((self.config or {}).get("model", {}).get("num_classes", 0))
 
     @property
+    def data_classes(self) -> list[str]:
+        """The class names of the data it was trained on, conditional model or not ([] when unlabelled)."""
+        return (self.config or {}).get("data", {}).get("class_names") or []
+
+    @property
     def class_names(self) -> list[str]:
-        names = (self.config or {}).get("data", {}).get("class_names") or []
+        """The names of the classes a conditional model takes."""
+        names = self.data_classes
         return names if len(names) == self.num_classes else [str(i) for i in range(self.num_classes)]
 
     @property
@@ -84,6 +91,11 @@ class Selection:
 
 def weights_root() -> Path:
     return Path(os.environ.get(WEIGHTS_ENV, "weights"))
+
+
+def sweeps_root() -> Path:
+    """Where `python -m train.sweep` writes by default: runs/sweeps/SPEC_NAME/results.json."""
+    return Path(os.environ.get(SWEEPS_ENV, "runs/sweeps"))
 
 
 def read_entry(key: str, location: str) -> Entry:

@@ -13,7 +13,9 @@ PAGES = [
     st.Page("../latent.py", title="Latent explorer", icon=":material/explore:"),
     st.Page("../conditional.py", title="Conditional generation", icon=":material/pin:"),
     st.Page("../reconstruct.py", title="Reconstruct", icon=":material/flip:"),
+    st.Page("../draw.py", title="Draw", icon=":material/draw:"),
     st.Page("../metrics.py", title="Metrics and training", icon=":material/monitoring:"),
+    st.Page("../sweeps.py", title="Sweeps", icon=":material/tune:"),
 ]
 
 st.set_page_config(layout="wide", page_icon=":material/auto_awesome:")

@@ -1,0 +1,160 @@
+"""Draw: a digit drawn with the mouse or a finger, converted like an uploaded image, and on one screen what the
+classifier reads, the VAE's reconstruction, each GAN's projection and the conditional models' redraws."""
+import hashlib
+
+import streamlit as st
+import torch
+from streamlit_drawable_canvas import st_canvas
+
+from genmodels.data import DatasetUnavailable
+from genmodels.metrics.image import mse, ssim
+from genmodels.metrics.projection import project
+from genmodels.sampling import generate, latents
+from genmodels.uploads import UploadError, prepare_upload
+from pages.app.common import Entry, classifier, current, heldout, load, picture, run_page
+
+CANVAS = 280            # px a side: ten screen pixels per pixel of a 28x28 digit
+STROKE = 22             # px: MNIST's pen is about 2-3 of the 20 pixels a digit spans
+STYLES = 10             # seeds per conditional redraw
+UNSURE = 0.5            # below this top probability the classifier's reading is called unsure
+INKY = 0.999            # a drawing with more ink than this share of the held-out images is called a scribble
+PROJECTION_STEPS = 100  # half the metric protocol's 200: a drawing is projected while the visitor waits
+
+
+def clear() -> None:
+    """A new key gives a new, empty canvas; the toolbar's bin empties the old one too."""
+    st.session_state["draw_clears"] = st.session_state.get("draw_clears", 0) + 1
+
+
+def drawing() -> bytes | None:
+    """The canvas as PNG bytes, or None while nothing is drawn on it."""
+    canvas = st_canvas(stroke_width=STROKE, stroke_color="#000000", background_color="#ffffff", height=CANVAS,
+                       width=CANVAS, drawing_mode="freedraw", return_image_data=True,
+                       key=f"draw_canvas_{st.session_state.get('draw_clears', 0)}")
+    st.button("Clear the canvas", icon=":material/delete:", on_click=clear, key="draw_clear")
+    if not (canvas.json_data or {}).get("objects"):
+        return None
+    return canvas.image_bytes
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def ink_limit(dataset: str, channels: int, size: int) -> float:
+    """The share of pixels brighter than mid-grey that only 1 in 1,000 held-out images exceeds."""
+    images = heldout(dataset, channels, size).images.float()
+    return float(torch.quantile((images > 127.5).flatten(1).float().mean(1), INKY))
+
+
+def reading(entry: Entry, device: str, image: torch.Tensor) -> int | None:
+    """Show what the shipped classifier reads and how sure it is; returns the class, or None with no classifier."""
+    net, why_not = classifier(entry.dataset, device)
+    if net is None:
+        st.info(f"No classifier reads the drawing here ({why_not}).")
+        return None
+    with torch.no_grad():
+        probs = net(image.to(device)).softmax(1)[0].cpu()
+    top = int(probs.argmax())
+    names = entry.data_classes if len(entry.data_classes) == len(probs) else [str(i) for i in range(len(probs))]
+    st.markdown(f"The classifier reads **{names[top]}**, {probs[top]:.0%} sure.")
+    if probs[top] < UNSURE:
+        st.warning(f"The classifier is unsure what this is: its best guess, {names[top]}, gets only "
+                   f"{probs[top]:.0%}. A scribble, or a digit drawn very differently from the training set?")
+    st.bar_chart({"class": names, "probability": probs.tolist()}, x="class", y="probability", height=200,
+                 x_label="class", y_label="probability")
+    return top
+
+
+def scribble_note(dataset: str, image: torch.Tensor) -> None:
+    """Warn when the drawing carries more ink than almost every real image of the dataset."""
+    try:
+        limit = ink_limit(dataset, image.shape[1], image.shape[-1])
+    except DatasetUnavailable:  # without the held-out set there is nothing to compare with
+        return
+    if (image > 0).float().mean() > limit:
+        st.warning(f"This looks like a scribble: more of it is ink than in {INKY:.1%} of the held-out images. "
+                   "The models below still do their best with it.")
+
+
+def reproductions(models: list[Entry], device: str, image: torch.Tensor, label: int | None, key: str) -> None:
+    """The VAE's reconstruction at once; each GAN's projection when asked (it takes seconds per model)."""
+    vaes = [e for e in models if e.family == "vae"]
+    gans = [e for e in models if e.family != "vae"]
+    shown: list[tuple[Entry, torch.Tensor]] = []
+    for e in vaes:
+        vae = load(e, device)
+        with torch.no_grad():
+            shown.append((e, vae.decode(vae.encode(image.to(device))[0]).cpu()))
+    projected = st.session_state.get("draw_projections")
+    if gans and st.button(f"Project through the {len(gans)} GAN{'s' * (len(gans) > 1)}", key="draw_project",
+                          help=f"A GAN has no encoder: projection searches for the z whose image is closest "
+                               f"({PROJECTION_STEPS} steps of Adam on z, as StyleGAN2's projector does)."):
+        bar = st.progress(0.0, text="Projecting…")
+        outputs = {}
+        for i, e in enumerate(gans):
+            gan = load(e, device)
+            labels = torch.tensor([label if label is not None else 0]) if gan.num_classes else None
+            bar.progress(i / len(gans), text=f"Projecting through {e.title} ({e.key})…")
+            outputs[e.key] = project(gan, image.to(device), labels=labels, steps=PROJECTION_STEPS)[1].cpu()
+        bar.empty()
+        projected = st.session_state["draw_projections"] = (key, outputs)
+    if projected and projected[0] == key:
+        shown += [(e, projected[1][e.key]) for e in gans if e.key in projected[1]]
+    elif gans:
+        st.caption("Each GAN can also search for its closest image to the drawing: press the button.")
+    if not shown:
+        return
+    st.markdown("**Reproduced by each model** (under each image: SSIM · MSE against the drawing, "
+                "1 and 0 for a perfect copy)")
+    cols = st.columns(max(len(shown), 4))
+    for col, (e, out) in zip(cols, shown):
+        col.image(picture(out, nrow=1, width=112), width=112,
+                  caption=f"{e.title} ({e.key}): {ssim(out, image).item():.2f} · {mse(out, image).item():.3f}")
+
+
+def redraws(models: list[Entry], device: str, label: int) -> None:
+    """Each conditional model draws the class read from the drawing, once per seed."""
+    for e in [m for m in models if m.num_classes]:
+        model = load(e, device)
+        images = generate(model, latents(model, STYLES, seed=0), torch.full((STYLES,), label))
+        st.image(picture(images, nrow=STYLES, width=STYLES * 72),
+                 caption=f"{e.title} ({e.key}) draws {e.class_names[label]} in {STYLES} styles: seeds 0-{STYLES - 1}")
+
+
+def body() -> None:
+    sel = current()
+    st.title("Draw")
+    if sel.entry is None:
+        st.info("No models yet: see the Model zoo page.")
+        return
+    dataset = sel.entry.dataset
+    models = sel.usable(dataset)
+    digits = sel.entry.data_classes == [str(i) for i in range(10)]
+    st.caption(f"Draw {'a digit' if digits else 'one of the classes of ' + dataset} in the box with the mouse or a "
+               "finger. It is converted as an uploaded image would be, then read by the classifier, reconstructed "
+               f"by the VAE, projected through the GANs and redrawn by the conditional models ({dataset} models).")
+    left, right = st.columns([1, 1])
+    with left:
+        png = drawing()
+    if png is None:
+        right.info(f"Draw {'a digit' if digits else 'something'} in the box: the models answer when you lift the pen.")
+        return
+    reference = load(models[0], sel.device)
+    try:
+        image = prepare_upload(png, reference.image_shape, dataset)
+    except UploadError as e:
+        right.info(f"Nothing to read yet: {e}. Draw with a thicker or longer stroke.")
+        return
+    with right:
+        st.image(picture(image.image, nrow=1, width=112), width=112, caption="what the models see")
+        st.caption("Converted: " + "; ".join(image.notes) + ".")
+        scribble_note(dataset, image.image)
+        label = reading(models[0], sel.device, image.image)
+    key = hashlib.sha1(png).hexdigest()
+    reproductions(models, sel.device, image.image, label, key)
+    if label is None:
+        if any(m.num_classes for m in models):
+            st.caption("The conditional models redraw the drawing's class once a classifier can read it.")
+        return
+    redraws(models, sel.device, label)
+
+
+run_page(body)
