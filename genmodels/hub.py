@@ -26,15 +26,6 @@ PREVIEW, CARD = "preview.png", "README.md"
 REQUIRED = (ckpt.CONFIG, ckpt.WEIGHTS)
 OPTIONAL = (ckpt.METRICS, ckpt.HISTORY, PREVIEW)
 
-# arXiv id and title of the paper each family follows, for the card and the hub's paper links (arxiv:ID tags).
-PAPERS = {
-    "vae": ("1312.6114", "Auto-Encoding Variational Bayes"),
-    "gan": ("1406.2661", "Generative Adversarial Networks"),
-    "dcgan": ("1511.06434", "Unsupervised Representation Learning with Deep Convolutional Generative Adversarial Networks"),
-    "wgan_gp": ("1704.00028", "Improved Training of Wasserstein GANs"),
-    "acgan": ("1610.09585", "Conditional Image Synthesis With Auxiliary Classifier GANs"),
-    "cgan": ("1411.1784", "Conditional Generative Adversarial Nets"),
-}
 # The hub's own copies of the datasets we read, so the card links to them.
 HUB_DATASETS = {"mnist": "ylecun/mnist", "fashion-mnist": "zalando-datasets/fashion_mnist", "cifar10": "uoft-cs/cifar10"}
 DATASET_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
@@ -62,12 +53,10 @@ def front_matter(config: dict, metrics: dict, repo_id: str) -> str:
     """The card's YAML metadata: what the hub indexes (library, tags, datasets, papers, metric values)."""
     from huggingface_hub import EvalResult, ModelCardData
 
-    family, dataset = config["family"], config["data"].get("dataset", "")
+    family, dataset = get_family(config["family"]), config["data"].get("dataset", "")
     conditional = bool(config["model"].get("num_classes"))
     task = "conditional-image-generation" if conditional else "unconditional-image-generation"
-    tags = ["genmodels", "vae" if family == "vae" else "gan", family, dataset.partition(":")[0], task]
-    if family in PAPERS:
-        tags.append(f"arxiv:{PAPERS[family][0]}")
+    tags = ["genmodels", family.kind, family.name, dataset.partition(":")[0], task, f"arxiv:{family.arxiv}"]
     hub_dataset = HUB_DATASETS.get(parent_dataset(dataset))
     results = [EvalResult(task_type=task, dataset_type=hub_dataset or dataset, dataset_name=dataset_title(dataset),
                           dataset_split=m.get("ref_split"), metric_type=name, metric_value=m["value"], metric_name=name.upper())
@@ -96,7 +85,7 @@ def usage(repo_id: str, config: dict) -> str:
                   f"images = model.generate(z, labels)  # {shape}, in [-1, 1]"]
     else:
         lines.append(f"images = model.generate(z)  # {shape}, in [-1, 1]")
-    if config["family"] == "vae":
+    if get_family(config["family"]).has_encoder:
         lines.append("mu, logvar = model.encode(images)  # the encoder ships too: reconstruct with model.decode(mu)")
     return "\n".join(lines)
 
@@ -110,8 +99,7 @@ def model_card(location: str | Path, repo_id: str = "OWNER/NAME") -> str:
     family = get_family(config["family"])
     data, training, arch = config["data"], config["training"], config["model"]
     dataset = data.get("dataset", "")
-    arxiv, title = PAPERS.get(family.name, ("", ""))
-    paper = f"{family.paper}, [*{title}*](https://arxiv.org/abs/{arxiv})" if arxiv else family.paper
+    paper = f"{family.paper}, [*{family.paper_title}*](https://arxiv.org/abs/{family.arxiv})"
     kind = (f"class-conditional on {arch['num_classes']} classes" if arch.get("num_classes") else "unconditional")
     parameters = sum(p.numel() for p in model.parameters())
     processes = training.get("processes", 1)
@@ -130,7 +118,7 @@ def model_card(location: str | Path, repo_id: str = "OWNER/NAME") -> str:
         lines += ["", f"**Trained on a subset of {dataset_title(dataset)}, not the full dataset.** Compare its metrics "
                       "only with models trained on the same subset, not with published numbers."]
     lines += ["", "## Architecture", "", f"{parameters:,} generator parameters"
-              f"{' (encoder included)' if family.name == 'vae' else ''}; config.json rebuilds the model:", "",
+              f"{' (encoder included)' if family.has_encoder else ''}; config.json rebuilds the model:", "",
               "| setting | value |", "|---|---|", *(f"| {k} | `{json.dumps(v)}` |" for k, v in arch.items())]
     lines += ["", "## Training", "", "| | |", "|---|---|",
               f"| epochs | {training.get('epochs', 0):.3g} |", f"| steps | {training.get('steps')} |",

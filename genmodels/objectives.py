@@ -37,8 +37,6 @@ class Objective:
     class Params:
         pass
 
-    has_discriminator = True
-
     def __init__(self, params: "Objective.Params"):
         self.params = params
 
@@ -145,8 +143,6 @@ class ELBO(Objective):
             check.choice("reconstruction", ("bce", "mse"))
             check.number("kl_weight", at_least=0)
 
-    has_discriminator = False
-
     def generator_loss(self, G, D, b):
         mu, logvar = G.encode(b.real)
         logits = G.decode_logits(G.reparameterize(mu, logvar))
@@ -166,10 +162,3 @@ class ELBO(Objective):
         for model in copies:
             model.load_state_dict({k: v for k, v in shipped.state_dict().items() if k.startswith("prior_")}, strict=False)
 
-
-OBJECTIVES: dict[str, type[Objective]] = {
-    "gan": NonSaturatingGAN,
-    "wgan_gp": WassersteinGP,
-    "acgan": AuxiliaryClassifierGAN,
-    "elbo": ELBO,
-}

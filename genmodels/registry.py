@@ -11,14 +11,25 @@ from .config import ConfigError, from_dict
 
 @dataclass(frozen=True)
 class Family:
+    """Everything the rest of the code asks about a family: the hub card, the app's pages, the trainer and the
+    tests read these fields and never name a family."""
     name: str                                   # registry key, e.g. "dcgan"
     title: str                                  # human name shown in the app
-    paper: str                                  # where the recipe comes from
+    paper: str                                  # where the recipe comes from, e.g. "Radford et al. 2016"
+    arxiv: str                                  # that paper's arXiv id (the hub card links it and tags arxiv:ID)
+    paper_title: str                            # that paper's title
+    summary: str                                # one line on what the family does, for a reader new to it
     config_cls: type                            # frozen dataclass of architecture settings
     build_generator: Callable[[Any], nn.Module]  # config -> generator (the shipped model)
-    objective: str                              # key in genmodels.objectives.OBJECTIVES
+    objective: type                             # the genmodels.objectives.Objective subclass that trains it
     build_discriminator: Callable[[Any], nn.Module] | None = None  # None: no adversary (VAE)
-    conditional: bool = False                   # needs class labels from the dataset
+    has_encoder: bool = False                   # the generator also has encode / decode (reconstruction without projection)
+    kind: str = "gan"                           # the broad kind of model, a hub tag: gan | vae
+
+    @property
+    def conditional(self) -> bool:
+        """Needs class labels from the dataset: the config's default class count says so."""
+        return bool(self.config_cls.num_classes)
 
     def make_config(self, values: dict | None, where: str = "") -> Any:
         """The family's architecture config from a dict, checked like any config and for the conditioning the

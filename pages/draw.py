@@ -9,6 +9,7 @@ from streamlit_drawable_canvas import st_canvas
 from genmodels.data import DatasetUnavailable
 from genmodels.metrics.image import mse, ssim
 from genmodels.metrics.projection import project
+from genmodels.registry import get_family
 from genmodels.sampling import generate, latents
 from genmodels.uploads import UploadError, prepare_upload
 from pages.app.common import Entry, classifier, current, heldout, load, picture, run_page
@@ -76,8 +77,8 @@ def scribble_note(dataset: str, image: torch.Tensor) -> None:
 
 def reproductions(models: list[Entry], device: str, image: torch.Tensor, label: int | None, key: str) -> None:
     """The VAE's reconstruction at once; each GAN's projection when asked (it takes seconds per model)."""
-    vaes = [e for e in models if e.family == "vae"]
-    gans = [e for e in models if e.family != "vae"]
+    vaes = [e for e in models if get_family(e.family).has_encoder]
+    gans = [e for e in models if not get_family(e.family).has_encoder]
     shown: list[tuple[Entry, torch.Tensor]] = []
     for e in vaes:
         vae = load(e, device)

@@ -10,6 +10,7 @@ from genmodels.data import DatasetUnavailable
 from genmodels.explore import project_2d
 from genmodels.metrics.image import mse, ssim
 from genmodels.metrics.projection import project
+from genmodels.registry import get_family
 from genmodels.uploads import FORMAT_NAMES, MAX_BYTES, UploadError, prepare_upload
 from pages.app.common import Entry, current, heldout, load, picture, run_page
 
@@ -131,8 +132,8 @@ def body() -> None:
         return
     dataset = sel.entry.dataset
     models = sel.usable(dataset)
-    vaes = [e for e in models if e.family == "vae"]
-    gans = [e for e in models if e.family != "vae"]
+    vaes = [e for e in models if get_family(e.family).has_encoder]
+    gans = [e for e in models if not get_family(e.family).has_encoder]
     reference = load(vaes[0] if vaes else sel.entry, sel.device)
     try:
         chosen = inputs(vaes[0] if vaes else sel.entry, reference)

@@ -22,7 +22,7 @@ DATASET = "mnist"  # the reconstruct page reads its held-out split: the official
 def good(folder: Path, family: str) -> Path:
     """A real checkpoint of a small untrained model, as checkpoint.save writes it, with a preview and metrics."""
     fam = get_family(family)
-    values = {"width": 8} if family == "vae" else {"width": 8, "d_width": 8, **({"num_classes": 10} if fam.conditional else {})}
+    values = {"width": 8} if fam.build_discriminator is None else {"width": 8, "d_width": 8, **({"num_classes": 10} if fam.conditional else {})}
     torch.manual_seed(0)
     ckpt.save(fam.build_generator(fam.make_config(values)), folder, family,
               data={"dataset": DATASET, "source": "test", "subset": True}, training={"epochs": 1.0, "steps": 1})

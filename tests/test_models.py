@@ -1,12 +1,15 @@
 """Every registered family, at every supported size: the generator interface, save/load, one training step."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
 from genmodels import checkpoint as ckpt
 from genmodels.config import ConfigError, from_dict
 from genmodels.data import ImageData
+from genmodels.objectives import Objective
 from genmodels.registry import family_names, get_family
 from train.config import resolve_config
 from train.trainer import Trainer
@@ -40,6 +43,18 @@ def test_generator_interface(name, channels, size):
     assert x.dtype == torch.float32
     assert x.min() >= -1 and x.max() <= 1
     assert torch.isfinite(x).all()
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_family_carries_its_facts(name):
+    """What the hub card, the zoo, the reconstruct page and the trainer ask about a family is on its Family."""
+    family = get_family(name)
+    assert re.fullmatch(r"\d{4}\.\d{4,5}", family.arxiv) and family.paper_title and family.summary.endswith(".")
+    assert re.search(r"\b(19|20)\d\d$", family.paper)
+    assert issubclass(family.objective, Objective) and family.kind in ("gan", "vae")
+    model = family.build_generator(make_config(name))
+    assert family.has_encoder == hasattr(model, "encode")
+    assert family.conditional == bool(model.num_classes) == bool(family.make_config({}).num_classes)
 
 
 @pytest.mark.parametrize("name", [n for n in FAMILIES if get_family(n).conditional])

@@ -13,7 +13,6 @@ from typing import Any
 
 from genmodels.config import Checks, ConfigError, from_dict, parse_value, shown_path
 from genmodels.data import native_shape
-from genmodels.objectives import OBJECTIVES
 from genmodels.registry import get_family
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -132,13 +131,12 @@ def resolve_config(dataset: str, family_name: str, overrides: list[str] = (), nu
         if num_classes:
             model_values["num_classes"] = num_classes
     model_values.update(values["model"])
-    objective_cls = OBJECTIVES[family.objective]
     return RunConfig(
         dataset=dataset,
         family=family_name,
         model=family.make_config(model_values, where=f"[model] of {path.name}"),
         train=from_dict(TrainConfig, values["train"], where=f"[train] of {path.name}"),
-        objective=from_dict(objective_cls.Params, values["objective"], where=f"[objective] of {path.name}"),
+        objective=from_dict(family.objective.Params, values["objective"], where=f"[objective] of {path.name}"),
         source_file=shown_path(path) if path.is_file() else None,
         raw=values,
     )

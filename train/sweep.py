@@ -39,7 +39,6 @@ from typing import Any
 from genmodels import checkpoint as ckpt
 from genmodels.config import ConfigError, from_dict
 from genmodels.data import DatasetUnavailable, ImageData
-from genmodels.objectives import OBJECTIVES
 from genmodels.registry import get_family
 
 from .__main__ import prepare
@@ -77,7 +76,7 @@ def dotted(table: dict) -> dict[str, Any]:
 
 def check_keys(keys, family_name: str, where: str) -> None:
     family = get_family(family_name)
-    classes = {"model": family.config_cls, "train": TrainConfig, "objective": OBJECTIVES[family.objective].Params}
+    classes = {"model": family.config_cls, "train": TrainConfig, "objective": family.objective.Params}
     for key in keys:
         section, _, name = key.partition(".")
         if section not in classes:

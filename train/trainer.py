@@ -38,7 +38,7 @@ from genmodels.config import ConfigError, to_dict
 from genmodels.data import ImageData, load_data
 from genmodels.device import autocast, autocast_dtype, memory_format, pick_device
 from genmodels.live import LiveLog
-from genmodels.objectives import OBJECTIVES, Batch
+from genmodels.objectives import Batch
 from genmodels.registry import get_family
 from genmodels.sampling import eval_mode, preview_grid, sample
 
@@ -80,7 +80,7 @@ class Trainer:
         self.run, self.data, self.out, self.command = run, data, Path(out), command
         cfg = run.train
         self.family = get_family(run.family)
-        self.objective = OBJECTIVES[self.family.objective](run.objective)
+        self.objective = self.family.objective(run.objective)
         self.world, self.device = distributed.setup(pick_device(cfg.device))
         if cfg.batch_size % self.world.size:
             raise ValueError(f"train.batch_size {cfg.batch_size} must divide evenly over {self.world.size} processes")

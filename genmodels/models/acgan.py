@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ..config import Checks
+from ..objectives import AuxiliaryClassifierGAN
 from ..registry import Family, register
 from .blocks import ConvFeatures, ConvGenerator, init_dcgan_weights
 from .dcgan import DCGANConfig
@@ -46,9 +47,11 @@ register(Family(
     name="acgan",
     title="ACGAN",
     paper="Odena et al. 2017",
+    arxiv="1610.09585",
+    paper_title="Conditional Image Synthesis With Auxiliary Classifier GANs",
+    summary="The discriminator also names the class, so the generator learns to draw a requested class.",
     config_cls=ACGANConfig,
     build_generator=lambda c: ConvGenerator(c, c.width, c.embed_dim, c.g_activation, c.label_input),
     build_discriminator=AuxiliaryClassifierDiscriminator,
-    objective="acgan",
-    conditional=True,
+    objective=AuxiliaryClassifierGAN,
 ))

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..config import Checks
+from ..objectives import NonSaturatingGAN
 from ..registry import Family, register
 from .blocks import ConvFeatures, ConvGenerator, init_dcgan_weights
 from .dcgan import DCGANConfig
@@ -45,9 +46,11 @@ register(Family(
     name="cgan",
     title="CGAN",
     paper="Mirza & Osindero 2014",
+    arxiv="1411.1784",
+    paper_title="Conditional Generative Adversarial Nets",
+    summary="Both networks are told the class: ask for a 7 and you get a 7.",
     config_cls=CGANConfig,
     build_generator=lambda c: ConvGenerator(c, c.width, c.embed_dim, c.g_activation),
     build_discriminator=ConditionalDiscriminator,
-    objective="gan",
-    conditional=True,
+    objective=NonSaturatingGAN,
 ))

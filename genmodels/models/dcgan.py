@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ..config import Checks
+from ..objectives import NonSaturatingGAN
 from ..registry import Family, register
 from .base import ModelConfig
 from .blocks import ConvFeatures, ConvGenerator, init_dcgan_weights, stack_geometry
@@ -46,8 +47,11 @@ register(Family(
     name="dcgan",
     title="DCGAN",
     paper="Radford et al. 2016",
+    arxiv="1511.06434",
+    paper_title="Unsupervised Representation Learning with Deep Convolutional Generative Adversarial Networks",
+    summary="The GAN game with convolutional networks, the recipe that made GANs train reliably.",
     config_cls=DCGANConfig,
     build_generator=lambda c: ConvGenerator(c, c.width, activation=c.g_activation),
     build_discriminator=ConvDiscriminator,
-    objective="gan",
+    objective=NonSaturatingGAN,
 ))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import Checks
+from ..objectives import NonSaturatingGAN
 from ..registry import Family, register
 from .base import ModelConfig
 from .blocks import MLPDiscriminator, MLPGenerator
@@ -29,8 +30,11 @@ register(Family(
     name="gan",
     title="GAN (MLP)",
     paper="Goodfellow et al. 2014",
+    arxiv="1406.2661",
+    paper_title="Generative Adversarial Networks",
+    summary="A generator and a discriminator of plain dense layers play a game: one fakes, the other spots fakes.",
     config_cls=GANConfig,
     build_generator=lambda c: MLPGenerator(c, c.hidden),
     build_discriminator=lambda c: MLPDiscriminator(c, c.d_hidden, c.d_dropout),
-    objective="gan",
+    objective=NonSaturatingGAN,
 ))

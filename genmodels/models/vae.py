@@ -15,6 +15,7 @@ from torch import nn
 
 from ..config import Checks
 from ..data import to_float
+from ..objectives import ELBO
 from ..registry import Family, register
 from .base import Generator, ModelConfig
 from .blocks import ConvFeatures, ConvGenerator, stack_geometry
@@ -152,7 +153,12 @@ register(Family(
     name="vae",
     title="VAE",
     paper="Kingma & Welling 2014",
+    arxiv="1312.6114",
+    paper_title="Auto-Encoding Variational Bayes",
+    summary="Learns to compress an image into a small Gaussian code z and decode it back; sampling z gives new images.",
     config_cls=VAEConfig,
     build_generator=VAE,
-    objective="elbo",
+    objective=ELBO,
+    has_encoder=True,
+    kind="vae",
 ))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import ConfigError
+from ..objectives import WassersteinGP
 from ..registry import Family, register
 from .blocks import ConvGenerator
 from .dcgan import ConvDiscriminator, DCGANConfig
@@ -27,8 +28,11 @@ register(Family(
     name="wgan_gp",
     title="WGAN-GP",
     paper="Gulrajani et al. 2017",
+    arxiv="1704.00028",
+    paper_title="Improved Training of Wasserstein GANs",
+    summary="A critic scores realism with a Wasserstein distance, kept smooth by a gradient penalty.",
     config_cls=WGANGPConfig,
     build_generator=lambda c: ConvGenerator(c, c.width, activation=c.g_activation),
     build_discriminator=ConvDiscriminator,
-    objective="wgan_gp",
+    objective=WassersteinGP,
 ))
