@@ -328,3 +328,12 @@ def test_evaluate_writes_metrics_json(trained_vae, tmp_path):
     kept = json.loads((folder / "metrics.json").read_text())["metrics"]
     assert kept == again["metrics"] and set(kept) == set(written["metrics"])
     assert kept["nn_distance"]["n"] == 30 and kept["ssim"] == written["metrics"]["ssim"]
+
+
+def test_evaluate_only_refuses_an_unknown_metric_and_lists_the_registry(capsys):
+    from genmodels.evaluate import main
+    from genmodels.metrics import METRICS
+
+    assert main(["no-such-checkpoint", "--only", "fid,fd"]) == 1  # refused before anything is loaded
+    error = capsys.readouterr().err
+    assert error.startswith("error: unknown metric fd; the metrics are ") and all(name in error for name in METRICS)

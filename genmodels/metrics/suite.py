@@ -1,14 +1,21 @@
-"""Every metric of a generator, each with the protocol it was measured under: what `genmodels.evaluate` runs.
+"""Every metric of a generator, each with the protocol it was measured under, and METRICS, the one registry of them:
+what `genmodels.evaluate` runs, and how the app names, orders and writes each.
 
 Each function returns {name: {"value": float, "protocol": str, ...}} entries of the metrics.json schema.
+A new metric is one `Metric` below: its name, when it applies, how to compute it from an `Evaluation`, which way
+is better, how a value is written and what it measures.
 """
 from __future__ import annotations
 
 import functools
+import sys
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
+from torch import nn
+from tqdm import tqdm
 
 from ..data import load_data, to_float
 from ..sampling import eval_mode, sample
@@ -174,5 +181,96 @@ def classifier_fid_entry(model, n: int = 1000, seed: int = 0, ref_split: str = "
                                     n=n, ref_split=ref_split, seed=seed)}
 
 
-__all__ = ["fid_kid", "reconstruction", "label_accuracy", "conditional_accuracy", "nn_distance", "classifier_fid",
-           "classifier_fid_entry"]
+class Evaluation:
+    """One model's evaluation: its settings, and what several metrics share (the Inception features of FID and KID,
+    the reproductions behind SSIM and MSE), computed once, when the first metric asks."""
+
+    def __init__(self, model: nn.Module, n: int = 1000, ref_split: str = "test", seed: int = 0, n_projection: int = 100,
+                 projection_steps: int = 200, wanted: set[str] | None = None, bars: bool = False):
+        self.model, self.n, self.ref_split, self.seed = model, n, ref_split, seed
+        self.n_projection, self.projection_steps = n_projection, projection_steps
+        self.wanted, self.bars = wanted, bars  # wanted: the metric names asked for (None: all)
+
+    def wants(self, name: str) -> bool:
+        return self.wanted is None or name in self.wanted
+
+    def bar(self, desc: str, total: int | None = None, unit: str = "img") -> tqdm:
+        return tqdm(desc=desc, total=total, unit=unit, file=sys.stderr, disable=not self.bars)
+
+    @functools.cached_property
+    def inception(self) -> dict:
+        device = str(next(self.model.parameters()).device)
+        with self.bar("Inception features") as bar:
+            return fid_kid(self.model, self.n, self.ref_split, self.seed, get_extractor(device), progress=bar.update,
+                           with_kid=self.wants("kid"))
+
+    @functools.cached_property
+    def reproduction(self) -> dict:
+        steps = 0 if hasattr(self.model, "encode") else self.projection_steps * -(-self.n_projection // 100)
+        with self.bar("reconstruction" if not steps else "projection", steps or None, "step") as bar:
+            return reconstruction(self.model, self.n_projection, self.seed, self.projection_steps, progress=bar.update)
+
+
+def always(model: nn.Module) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric, registered once: how it is computed and when it applies, how a person reads it."""
+    name: str                  # key in metrics.json
+    title: str                 # a column header in words
+    better: str | None         # "lower", "higher", or None where neither is better
+    fmt: str                   # str.format of one value
+    what: str                  # one sentence on what it measures; each value's exact protocol is in metrics.json
+    compute: Callable[[Evaluation], dict]   # -> its metrics.json entry {"value", "protocol", ...}
+    applies: Callable[[nn.Module], bool] = always  # whether it means anything for this model
+    scale: float = 1.0         # shown value = value x scale (KID is read x 1000)
+    needs: str = ""            # what it cannot run without, named where evaluate reports it skipped
+
+    @property
+    def header(self) -> str:
+        return self.title + {"lower": " ↓", "higher": " ↑"}.get(self.better, "")
+
+    def format(self, value: float | None) -> str:
+        """The value as a person reads it; a dash where the metric does not apply or was not measured."""
+        return "–" if value is None or value != value else self.fmt.format(value * self.scale)
+
+
+def conditional(model: nn.Module) -> bool:
+    return bool(model.num_classes)
+
+
+# In the order the app shows them.
+METRICS = {m.name: m for m in (
+    Metric("fid", "FID", "lower", "{:.1f}",
+           "Fréchet Inception Distance between generated and real images (Heusel et al. 2017); "
+           "it depends on the number of samples, so compare FIDs only at the same protocol.",
+           compute=lambda ev: ev.inception["fid"]),
+    Metric("kid", "KID ×10³", "lower", "{:.1f}",
+           "Kernel Inception Distance (Binkowski et al. 2018), unbiased, shown ×1000 as in the papers.",
+           compute=lambda ev: ev.inception["kid"], scale=1e3),
+    Metric("classifier_fid", "Classifier-FID", "lower", "{:.2f}",
+           "The FID formula over the features of the dataset's shipped classifier: fast, for training curves; "
+           "not comparable with FID.",
+           compute=lambda ev: classifier_fid_entry(ev.model, ev.n, ev.seed, ev.ref_split)["classifier_fid"],
+           needs="classifier"),
+    Metric("ssim", "SSIM", "higher", "{:.3f}",
+           "Structural similarity between held-out real images and the model's reproduction of them (1 = identical).",
+           compute=lambda ev: ev.reproduction["ssim"]),
+    Metric("mse", "MSE", "lower", "{:.4f}",
+           "Mean squared pixel error between held-out real images and the model's reproduction, pixels in [0, 1].",
+           compute=lambda ev: ev.reproduction["mse"]),
+    Metric("conditional_accuracy", "Conditional accuracy", "higher", "{:.1%}",
+           "Share of samples that the dataset's classifier labels as the class the model was asked for.",
+           compute=lambda ev: conditional_accuracy(ev.model, ev.n, ev.seed)["conditional_accuracy"],
+           applies=conditional, needs="classifier"),
+    Metric("nn_distance", "Nearest-neighbour distance", None, "{:.3f}",
+           "RMS pixel distance from each sample to its nearest training image: well below the held-out real "
+           "images' distance means the model copies its training set.",
+           compute=lambda ev: nn_distance(ev.model, ev.n, ev.seed)["nn_distance"]),
+)}
+METRIC_NAMES = tuple(METRICS)
+
+__all__ = ["METRICS", "METRIC_NAMES", "Evaluation", "Metric", "fid_kid", "reconstruction", "label_accuracy",
+           "conditional_accuracy", "nn_distance", "classifier_fid", "classifier_fid_entry"]
