@@ -8,10 +8,10 @@ from pathlib import Path
 
 from genmodels.checkpoint import CheckpointError
 from genmodels.config import ConfigError
-from genmodels.data import DatasetUnavailable, ImageData, dataset_names, load_data
+from genmodels.data import DatasetUnavailable, dataset_names
 from genmodels.registry import family_names, get_family
 
-from .config import RunConfig, config_file, resolve_config
+from .config import config_file, prepare
 from .trainer import Trainer, TrainingDiverged
 
 
@@ -43,17 +43,6 @@ def list_known() -> None:
     print("configs:")
     for path in sorted(Path(__file__).parent.glob("configs/*/*.toml")):
         print(f"  {path.parent.name} {path.stem}")
-
-
-def prepare(dataset: str, model: str, overrides: list[str], config: Path | None = None, data_root: Path | None = None,
-            download: bool = False, data: ImageData | None = None) -> tuple[RunConfig, ImageData]:
-    """The run config and training data of a run; `data` reuses images already loaded at the right shape."""
-    run = resolve_config(dataset, model, overrides, path=config)
-    if data is None or data.image_shape != run.model.image_shape:
-        data = load_data(dataset, "train", run.model.image_size, run.model.channels, data_root, download)
-    if get_family(model).conditional:  # the dataset decides how many classes there are
-        run = resolve_config(dataset, model, overrides, num_classes=data.num_classes, path=config)
-    return run, data
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from genmodels.config import Checks, ConfigError, from_dict, parse_value, shown_path
-from genmodels.data import native_shape
+from genmodels.data import ImageData, load_data, native_shape
 from genmodels.registry import get_family
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -77,7 +77,6 @@ class RunConfig:
     train: TrainConfig
     objective: Any        # the objective's Params dataclass
     source_file: str | None = None
-    raw: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         from genmodels.config import to_dict
@@ -138,5 +137,15 @@ def resolve_config(dataset: str, family_name: str, overrides: list[str] = (), nu
         train=from_dict(TrainConfig, values["train"], where=f"[train] of {path.name}"),
         objective=from_dict(family.objective.Params, values["objective"], where=f"[objective] of {path.name}"),
         source_file=shown_path(path) if path.is_file() else None,
-        raw=values,
     )
+
+
+def prepare(dataset: str, model: str, overrides: list[str], config: Path | None = None, data_root: Path | None = None,
+            download: bool = False, data: ImageData | None = None) -> tuple[RunConfig, ImageData]:
+    """The run config and training data of a run; `data` reuses images already loaded at the right shape."""
+    run = resolve_config(dataset, model, overrides, path=config)
+    if data is None or data.image_shape != run.model.image_shape:
+        data = load_data(dataset, "train", run.model.image_size, run.model.channels, data_root, download)
+    if get_family(model).conditional:  # the dataset decides how many classes there are
+        run = resolve_config(dataset, model, overrides, num_classes=data.num_classes, path=config)
+    return run, data

@@ -41,8 +41,7 @@ from genmodels.config import ConfigError, from_dict
 from genmodels.data import DatasetUnavailable, ImageData
 from genmodels.registry import get_family
 
-from .__main__ import prepare
-from .config import SECTIONS, TrainConfig
+from .config import SECTIONS, TrainConfig, prepare
 from .trainer import Trainer
 
 FORMAT, VERSION = "genmodels-sweep", 1
