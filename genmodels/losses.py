@@ -71,3 +71,17 @@ def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = 
     else:
         raise ValueError(f"reconstruction must be 'bce' or 'mse', got {kind!r}")
     return per_pixel.flatten(1).sum(dim=1).mean()
+
+
+def least_squares_discriminator_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor, real_target: float = 1.0,
+                                     fake_target: float = 0.0) -> torch.Tensor:
+    """1/2 E[(D(x) - b)^2] + 1/2 E[(D(G(z)) - a)^2]: Mao et al. 2017, eq. 2, the discriminator's side.
+
+    Squares instead of the log loss keep the gradient alive for fakes that D already scores as real but that lie far
+    from the data, where the sigmoid cross-entropy saturates (section 1, Figure 1)."""
+    return 0.5 * (real_scores - real_target).pow(2).mean() + 0.5 * (fake_scores - fake_target).pow(2).mean()
+
+
+def least_squares_generator_loss(fake_scores: torch.Tensor, target: float = 1.0) -> torch.Tensor:
+    """1/2 E[(D(G(z)) - c)^2]: Mao et al. 2017, eq. 2, the generator's side."""
+    return 0.5 * (fake_scores - target).pow(2).mean()

@@ -23,6 +23,16 @@ def test_gan_loss_is_stable_for_extreme_logits():
     assert losses.gan_generator_loss(torch.tensor([-1e4])).item() == 1e4
 
 
+def test_least_squares_losses_equal_half_mse_to_their_targets():
+    real, fake = torch.randn(64), torch.randn(64)
+    expected_d = 0.5 * F.mse_loss(real, torch.ones(64)) + 0.5 * F.mse_loss(fake, torch.zeros(64))
+    torch.testing.assert_close(losses.least_squares_discriminator_loss(real, fake), expected_d)
+    torch.testing.assert_close(losses.least_squares_generator_loss(fake), 0.5 * F.mse_loss(fake, torch.ones(64)))
+    # the -1/1/0 coding of Mao et al. 2017: scores on their targets cost nothing
+    assert losses.least_squares_discriminator_loss(torch.ones(3), -torch.ones(3), 1.0, -1.0).item() == 0.0
+    assert losses.least_squares_generator_loss(torch.zeros(3), 0.0).item() == 0.0
+
+
 def test_wasserstein_losses():
     real, fake = torch.tensor([1.0, 3.0]), torch.tensor([0.5, -0.5])
     assert losses.wasserstein_critic_loss(real, fake).item() == -2.0
