@@ -337,3 +337,36 @@ def test_evaluate_only_refuses_an_unknown_metric_and_lists_the_registry(capsys):
     assert main(["no-such-checkpoint", "--only", "fid,fd"]) == 1  # refused before anything is loaded
     error = capsys.readouterr().err
     assert error.startswith("error: unknown metric fd; the metrics are ") and all(name in error for name in METRICS)
+
+
+def test_precision_recall_matches_the_prdc_reference_on_the_same_features():
+    # prdc 0.2 (Naeem et al. 2020, whose precision and recall are Kynkäänniemi et al.'s) is the independent reference;
+    # fakes drawn from a narrower, shifted Gaussian: high precision, low recall, as a model that draws few modes.
+    from prdc import compute_prdc
+
+    from genmodels.metrics.manifold import K, precision_recall
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(600, 64, generator=g)
+    fake = 0.5 * torch.randn(500, 64, generator=g) + 0.3
+    precision, recall = precision_recall(real, fake)
+    reference = compute_prdc(real.numpy(), fake.numpy(), nearest_k=K)
+    # prdc counts a point on a ball's boundary as outside (<) and computes in float32: one point's worth of slack.
+    assert precision == pytest.approx(reference["precision"], abs=1 / 500)
+    assert recall == pytest.approx(reference["recall"], abs=1 / 600)
+    assert precision > 0.9 and recall < 0.5
+
+
+def test_precision_and_recall_reuse_the_features_fid_extracted():
+    from genmodels.metrics.manifold import precision_recall
+    from genmodels.metrics.suite import METRICS, Evaluation
+
+    g = torch.Generator().manual_seed(1)
+    real, fake = torch.randn(300, 16, generator=g), torch.randn(200, 16, generator=g)
+    run = Evaluation(model=None, n=200)
+    run.features = {"fake": fake, "real": {"features": real, "mu": real.double().mean(0), "sigma": real.double().T.cov()},
+                    "dataset": "test", "common": {"n": 200, "n_real": 300, "ref_split": "test", "seed": 0}}
+    measured = {name: METRICS[name].compute(run) for name in ("fid", "kid", "precision", "recall")}
+    assert (measured["precision"]["value"], measured["recall"]["value"]) == precision_recall(real, fake)
+    assert measured["precision"]["k"] == 3 and "Kynkäänniemi et al. 2019" in measured["recall"]["protocol"]
+    assert measured["fid"]["value"] == pytest.approx(fid_from_features(fake, real), rel=1e-6)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from ..data import load_data, to_float
 from ..sampling import eval_mode, sample
-from . import image, memorisation, projection
+from . import image, manifold, memorisation, projection
 from .classifier import load_classifier
 from .features import InceptionExtractor, get_extractor, real_statistics, subset
 from .frechet import feature_stats, fid_from_stats, kid
@@ -45,29 +45,51 @@ def generated(model, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | No
     return sample(model, n, seed=seed, labels=labels), labels
 
 
-def fid_kid(model, n: int = 1000, ref_split: str = "test", seed: int = 0, extractor: InceptionExtractor | None = None,
-            progress: Progress = None, with_kid: bool = True) -> dict:
-    """FID (Heusel et al. 2017) and KID (Binkowski et al. 2018) of n samples against a whole real split.
-
-    FID alone (with_kid=False) needs only the real split's mu and sigma, which the repository ships."""
-    start = time.time()
+def inception_features(model, n: int = 1000, ref_split: str = "test", seed: int = 0,
+                       extractor: InceptionExtractor | None = None, progress: Progress = None,
+                       real_features: bool = True) -> dict:
+    """Inception features of n samples and the real split's statistics (with its features unless real_features is
+    False: FID alone needs only mu and sigma, which the repository ships), with what every entry records of them."""
     extractor = extractor or get_extractor(str(next(model.parameters()).device))
     dataset = model_dataset(model)
     c, size = model.image_shape[0], model.image_shape[1]
-    real = real_statistics(dataset, ref_split, c, size, extractor=extractor, progress=progress, features=with_kid)
+    real = real_statistics(dataset, ref_split, c, size, extractor=extractor, progress=progress, features=real_features)
     fake = extractor(generated(model, n, seed)[0], progress)
-    fid = fid_from_stats(*feature_stats(fake), real["mu"], real["sigma"])
     n_real = len(real["features"]) if "features" in real else int(real["n"])
     common = {"n": n, "n_real": n_real, "ref_split": ref_split, "seed": seed, "image_size": size,
               "feature_extractor": extractor.describe()}
+    return {"fake": fake, "real": real, "dataset": dataset, "common": common}
+
+
+def fid_kid(model, n: int = 1000, ref_split: str = "test", seed: int = 0, extractor: InceptionExtractor | None = None,
+            progress: Progress = None, with_kid: bool = True, features: dict | None = None) -> dict:
+    """FID (Heusel et al. 2017) and KID (Binkowski et al. 2018) of n samples against a whole real split.
+
+    FID alone (with_kid=False) needs only the real split's mu and sigma, which the repository ships.
+    `features` reuses what inception_features already extracted."""
+    start = time.time()
+    features = features or inception_features(model, n, ref_split, seed, extractor, progress, with_kid)
+    fake, real, dataset, common = features["fake"], features["real"], features["dataset"], features["common"]
+    n, n_real = common["n"], common["n_real"]
+    fid = fid_from_stats(*feature_stats(fake), real["mu"], real["sigma"])
     result = {"fid": entry(fid, f"FID (Heusel et al. 2017) of {n} samples against all {n_real} {dataset} "
                                 f"{ref_split} images; depends on n, compare only at equal n", start, **common)}
     if with_kid:
         subset_size = min(1000, n, n_real)
-        kid_mean, kid_std = kid(fake, real["features"], subset_size=subset_size, seed=seed)
+        kid_mean, kid_std = kid(fake, real["features"], subset_size=subset_size, seed=common["seed"])
         result["kid"] = entry(kid_mean, f"KID (Binkowski et al. 2018), unbiased MMD^2 with kernel (x.y/d + 1)^3, mean "
                                         f"of 100 subsets of {subset_size}", start, std=kid_std, **common)
     return result
+
+
+def precision_recall(features: dict, k: int = manifold.K) -> dict:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) over the features FID extracted."""
+    start = time.time()
+    precision, recall = manifold.precision_recall(features["real"]["features"], features["fake"], k)
+    common, dataset = features["common"], features["dataset"]
+    against = f"; {common['n']} samples against all {common['n_real']} {dataset} {common['ref_split']} images"
+    return {name: entry(value, manifold.PROTOCOL.format(name=name, k=k) + against, start, k=k, **common)
+            for name, value in (("precision", precision), ("recall", recall))}
 
 
 def heldout_targets(dataset: str, shape: tuple[int, int, int], n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -198,11 +220,21 @@ class Evaluation:
         return tqdm(desc=desc, total=total, unit=unit, file=sys.stderr, disable=not self.bars)
 
     @functools.cached_property
-    def inception(self) -> dict:
+    def features(self) -> dict:
+        """Inception features, extracted once for every metric over them; the real split's too where one wanted
+        needs more than the shipped mu and sigma."""
         device = str(next(self.model.parameters()).device)
         with self.bar("Inception features") as bar:
-            return fid_kid(self.model, self.n, self.ref_split, self.seed, get_extractor(device), progress=bar.update,
-                           with_kid=self.wants("kid"))
+            return inception_features(self.model, self.n, self.ref_split, self.seed, get_extractor(device),
+                                      progress=bar.update, real_features=any(map(self.wants, REAL_FEATURES)))
+
+    @functools.cached_property
+    def inception(self) -> dict:
+        return fid_kid(self.model, with_kid=self.wants("kid"), features=self.features)
+
+    @functools.cached_property
+    def manifolds(self) -> dict:
+        return precision_recall(self.features)
 
     @functools.cached_property
     def reproduction(self) -> dict:
@@ -250,6 +282,14 @@ METRICS = {m.name: m for m in (
     Metric("kid", "KID ×10³", "lower", "{:.1f}",
            "Kernel Inception Distance (Binkowski et al. 2018), unbiased, shown ×1000 as in the papers.",
            compute=lambda ev: ev.inception["kid"], scale=1e3),
+    Metric("precision", "Precision", "higher", "{:.3f}",
+           "Share of samples that fall inside the real images' k-nearest-neighbour manifold in Inception features "
+           "(Kynkäänniemi et al. 2019, k = 3): how many samples look real.",
+           compute=lambda ev: ev.manifolds["precision"]),
+    Metric("recall", "Recall", "higher", "{:.3f}",
+           "Share of real images that fall inside the samples' k-nearest-neighbour manifold (Kynkäänniemi et al. "
+           "2019, k = 3): how much of the data the model covers; low when it draws only some classes.",
+           compute=lambda ev: ev.manifolds["recall"]),
     Metric("classifier_fid", "Classifier-FID", "lower", "{:.2f}",
            "The FID formula over the features of the dataset's shipped classifier: fast, for training curves; "
            "not comparable with FID.",
@@ -271,6 +311,7 @@ METRICS = {m.name: m for m in (
            compute=lambda ev: nn_distance(ev.model, ev.n, ev.seed)["nn_distance"]),
 )}
 METRIC_NAMES = tuple(METRICS)
+REAL_FEATURES = ("kid", "precision", "recall")  # metrics that need the real split's features, not only mu and sigma
 
-__all__ = ["METRICS", "METRIC_NAMES", "Evaluation", "Metric", "fid_kid", "reconstruction", "label_accuracy",
+__all__ = ["METRICS", "METRIC_NAMES", "Evaluation", "Metric", "inception_features", "fid_kid", "precision_recall", "reconstruction", "label_accuracy",
            "conditional_accuracy", "nn_distance", "classifier_fid", "classifier_fid_entry"]
