@@ -1,5 +1,6 @@
-"""live/ in a run folder: progress and the fixed-seed grid every few seconds (train.live_every), written by the
-trainer and read by a watcher that never imports the trainer (the app's Train page). One format, one place.
+"""live/ in a run folder: progress and the fixed-seed grid every few seconds (train.live_every; less often where
+drawing the grid would take more than SHARE of the training time), written by the trainer and read by a watcher
+that never imports the trainer (the app's Train page). One format, one place.
 
   live/progress.jsonl     one JSON object a line: {"step", "epoch" (fractional), "images_seen", "seconds" (training
                           wall time, resumes included), "images_per_sec" (since the line before; null on the line a
@@ -22,6 +23,7 @@ LIVE = "live"
 PROGRESS = "progress.jsonl"
 FRAMES = "frames"
 MAX_FRAMES = 120
+SHARE = 0.05  # at most this share of the training time goes to progress lines and grids, however slow they are
 BOOKKEEPING = ("step", "epoch", "images_seen", "seconds", "images_per_sec")  # the other keys of a line are losses
 
 
@@ -33,6 +35,10 @@ class LiveLog:
         self.sums: dict[str, float] = {}
         self.counts: dict[str, int] = {}
         self.last_time, self.last_images, self.last_step = time.perf_counter(), None, None
+        # When due() last said yes (the trainer draws the grid between that and write()), when the last write
+        # ended, and what that update cost, grid included.
+        self.asked: float | None = None
+        self.done, self.cost = self.last_time, 0.0
 
     def add(self, logs: dict[str, float]) -> None:
         for k, v in logs.items():
@@ -40,7 +46,14 @@ class LiveLog:
             self.counts[k] = self.counts.get(k, 0) + 1
 
     def due(self) -> bool:
-        return time.perf_counter() - self.last_time >= self.every
+        """Every `every` seconds, but with at least (1 / SHARE - 1) times the last update's cost of training
+        between two: on a starved CPU, drawing 64 samples can take much of a 2 s interval, and the updates then
+        come less often rather than take the run's time."""
+        now = time.perf_counter()
+        if now - self.last_time >= self.every and now - self.done >= self.cost * (1 / SHARE - 1):
+            self.asked = now
+            return True
+        return False
 
     def write(self, step: int, epoch: float, images_seen: int, seconds: float, frame: Image.Image) -> None:
         """One progress line (losses averaged since the last one) and the grid at this step."""
@@ -64,6 +77,9 @@ class LiveLog:
         self.sums, self.counts = {}, {}
         # The next rate includes this write: watching a run costs it that time.
         self.last_time, self.last_images, self.last_step = now, images_seen, step
+        self.done = time.perf_counter()
+        self.cost = self.done - (self.asked if self.asked is not None else now)
+        self.asked = None
 
     def forget_after(self, step: int) -> None:
         """A resumed run trains again from its checkpoint: what an earlier process logged after that step was
@@ -102,3 +118,17 @@ def frame_paths(run: str | Path) -> list[Path]:
 
 def frame_step(path: Path) -> int:
     return int(path.stem)
+
+
+def film(run: str | Path, frame_ms: int = 150, hold: int = 12) -> bytes:
+    """The run's fixed-seed grid over training as a GIF that plays forward, holds the last grid for `hold` frames
+    and starts again."""
+    from .sampling import gif_bytes
+
+    images = []
+    for path in frame_paths(run):
+        try:
+            images.append(Image.open(path).convert("RGB"))
+        except FileNotFoundError:
+            continue  # thinned away by the trainer since the folder was listed
+    return gif_bytes(images + [images[-1]] * hold, duration_ms=frame_ms, bounce=False)

@@ -23,8 +23,10 @@ from train.config import resolve_config
 from train.trainer import STATE, Trainer, TrainingDiverged
 
 ROOT = Path(__file__).resolve().parents[1]
+# On the CPU also where a GPU exists: the kill test forks, which CUDA does not survive, and bit-exact
+# comparisons need deterministic kernels.
 TINY = ["model.width=8", "model.d_width=8", "train.batch_size=32", "train.precision='fp32'", "train.threads=1",
-        "train.checkpoint_minutes=0"]  # checkpoint after every step: every step is a save to kill
+        "train.device='cpu'", "train.checkpoint_minutes=0"]  # checkpoint after every step: every step is a save to kill
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +136,7 @@ def test_resumed_run_with_fid_every_equals_the_uninterrupted_run(tmp_path, mnist
     # as `python -m train ... --resume` in a fresh process, whose lazily built classifier and caches first
     # appear at step 34, where the uninterrupted run had them since step 17.
     sets = ["model.width=8", "model.d_width=8", "train.batch_size=256", "train.precision='fp32'", "train.threads=1",
-            "train.fid_every=1", "train.fid_samples=200"]
+            "train.device='cpu'", "train.fid_every=1", "train.fid_samples=200"]
     straight = Trainer(resolve_config("mnist-5k", "dcgan", [*sets, "train.max_steps=37"]), mnist_5k, tmp_path / "a")
     straight.fit()
     Trainer(resolve_config("mnist-5k", "dcgan", [*sets, "train.max_steps=20"]), mnist_5k, tmp_path / "b").fit()

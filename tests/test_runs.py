@@ -1,51 +1,28 @@
 """Runs started for visitors of the app (genmodels.runs) and what the trainer writes for watching them
-(genmodels.live): real `python -m train` subprocesses on the MNIST subset with tiny widths, no mocks."""
+(genmodels.live): real `python -m train` subprocesses on MNIST with tiny widths, no mocks."""
 from __future__ import annotations
 
+import io
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from genmodels import checkpoint as ckpt
 from genmodels import live
 from genmodels import runs as rm
 from genmodels.data import load_data
+from run_fixtures import trainer_processes, wait_for
 from train.config import resolve_config
 from train.trainer import Trainer
 
 TINY = {"model.width": 8}  # with batch 128 of the recipe: a step in well under a second on a loaded 2-core CPU
-WAIT = 240                 # seconds: generous, the CPU is shared with background training
 
 
 def tiny_run(budget: str = "steps", amount: float = 2000, **kw) -> rm.Request:
-    return rm.Request("mnist-5k", "dcgan", budget, amount, dict(TINY), threads=1, **kw)
-
-
-def wait_for(what, timeout: float = WAIT, every: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = what()
-        if value:
-            return value
-        time.sleep(every)
-    raise TimeoutError(f"waited {timeout} s")
-
-
-def trainer_processes(root: Path) -> list[int]:
-    """Pids of `python -m train` processes writing under `root`, read from /proc as any process could."""
-    found = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            args = (proc / "cmdline").read_bytes().split(b"\0")
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if b"train" in args and any(a.startswith(str(root).encode()) for a in args) and state != "Z":
-            found.append(int(proc.name))
-    return found
+    return rm.Request("mnist", "dcgan", budget, amount, dict(TINY), threads=1, **kw)
 
 
 @pytest.fixture
@@ -68,8 +45,8 @@ def step_of(run: rm.Run) -> int:
 
 def test_trainer_writes_progress_lines_and_a_thinned_film_within_a_seconds_budget(tmp_path, monkeypatch):
     monkeypatch.setattr(live, "MAX_FRAMES", 6)
-    data = load_data("mnist-5k", "train")
-    run = resolve_config("mnist-5k", "dcgan", ["model.width=8", "model.d_width=8", "train.batch_size=16",
+    data = load_data("mnist", "train")
+    run = resolve_config("mnist", "dcgan", ["model.width=8", "model.d_width=8", "train.batch_size=16",
                                                "train.max_seconds=6", "train.live_every=0.3", "train.threads=1"])
     trainer = Trainer(run, data, tmp_path)
     start = time.perf_counter()
@@ -79,14 +56,33 @@ def test_trainer_writes_progress_lines_and_a_thinned_film_within_a_seconds_budge
     steps = [line["step"] for line in lines]
     assert steps[0] == 0 and lines[0]["images_per_sec"] is None, "a first line as the process starts"
     assert steps == sorted(steps) and steps[-1] == trainer.progress.step > 0
-    assert 5.5 < lines[-1]["seconds"] < 30 and lines[-1]["seconds"] >= trainer.run.train.max_seconds
+    assert 6 <= trainer.progress.seconds < 30 and lines[-1]["seconds"] < 30, "the budget is training seconds"
     assert all("loss_d" in line and "loss_g" in line and line["images_per_sec"] > 0 for line in lines[1:])
     frames = live.frame_paths(tmp_path)
     assert 2 <= len(frames) <= 6 and live.frame_step(frames[0]) == 0 and live.frame_step(frames[-1]) == steps[-1]
+    gif = Image.open(io.BytesIO(live.film(tmp_path, frame_ms=100, hold=3)))
+    gif.seek(gif.n_frames - 1)
+    assert gif.n_frames == len(frames) and gif.info["duration"] == 400, "the film: every grid, the last held"
     # A torn last line (the trainer appending while the page reads) is skipped, not an error.
     with open(tmp_path / live.LIVE / live.PROGRESS, "a") as f:
         f.write('{"step": 99, "los')
     assert live.read_progress(tmp_path) == lines
+
+
+def test_a_slow_grid_makes_the_updates_rarer_not_a_larger_share_of_the_run(tmp_path):
+    log = live.LiveLog(tmp_path, every=0.01)
+    frame = Image.new("L", (8, 8))
+    while not log.due():
+        time.sleep(0.005)
+    asked = time.perf_counter()
+    time.sleep(0.1)  # drawing the grid on a starved CPU
+    log.write(1, 0.0, 16, 1.0, frame)
+    written = time.perf_counter()
+    while not log.due():
+        time.sleep(0.005)
+    again = time.perf_counter()
+    assert again - written >= (1 / live.SHARE - 1) * 0.1, "the updates come less often, not every 0.01 s"
+    assert (written - asked) / (again - asked) < live.SHARE + 0.01, "and take at most their share of the time"
 
 
 # ---- clamps: nothing typed into the page starts an unbounded job or reaches outside the runs folder ----------
@@ -96,8 +92,8 @@ def test_trainer_writes_progress_lines_and_a_thinned_film_within_a_seconds_budge
     (tiny_run("steps", 10**12), "steps 1e+12 is outside the 1 to 20000 allowed here: using 20000"),
     (tiny_run("seconds", -30), "seconds -30 is outside the 5 to 1800 allowed here: using 5"),
     (tiny_run("seconds", float("inf")), "using 1800"),
-    (rm.Request("mnist-5k", "dcgan", settings={"train.lr": 5.0}), "learning rate 5 is outside the 1e-06 to 0.1"),
-    (rm.Request("mnist-5k", "dcgan", threads=10**6), "threads 1e+06 is outside the 1 to"),
+    (rm.Request("mnist", "dcgan", settings={"train.lr": 5.0}), "learning rate 5 is outside the 1e-06 to 0.1"),
+    (rm.Request("mnist", "dcgan", threads=10**6), "threads 1e+06 is outside the 1 to"),
 ])
 def test_budgets_settings_and_threads_are_clamped_on_the_server(request_, note):
     clamped, notes = rm.clamp(request_)
@@ -108,15 +104,16 @@ def test_budgets_settings_and_threads_are_clamped_on_the_server(request_, note):
 
 
 @pytest.mark.parametrize("request_, message", [
-    (rm.Request("mnist-5k", "dcgan", settings={"model.width": "../../etc/passwd"}), "width must be a number"),
-    (rm.Request("mnist-5k", "dcgan", settings={"train.lr": "nan"}), "learning rate must be a number"),
-    (rm.Request("mnist-5k", "dcgan", settings={"train.checkpoint_dir": 1}), "is not a setting of dcgan"),
-    (rm.Request("mnist-5k", "gan", settings={"model.width": 32}), "is not a setting of gan"),
+    (rm.Request("mnist", "dcgan", settings={"model.width": "../../etc/passwd"}), "width must be a number"),
+    (rm.Request("mnist", "dcgan", settings={"train.lr": "nan"}), "learning rate must be a number"),
+    (rm.Request("mnist", "dcgan", settings={"train.checkpoint_dir": 1}), "is not a setting of dcgan"),
+    (rm.Request("mnist", "gan", settings={"model.width": 32}), "is not a setting of gan"),
     (rm.Request("folder:/etc", "dcgan"), "dataset must be one of"),
-    (rm.Request("mnist-5k", "../train"), "model family must be one of"),
-    (rm.Request("mnist-5k", "dcgan", budget="epochs"), "counted in steps or seconds"),
-    (rm.Request("mnist-5k", "dcgan", amount=True), "seconds must be a number"),
-    (rm.Request("mnist-5k", "dcgan", device="cuda:7; rm -rf /"), "device must be one of"),
+    (rm.Request("mnist-5k", "dcgan"), "dataset must be one of"),
+    (rm.Request("mnist", "../train"), "model family must be one of"),
+    (rm.Request("mnist", "dcgan", budget="epochs"), "counted in steps or seconds"),
+    (rm.Request("mnist", "dcgan", amount=True), "seconds must be a number"),
+    (rm.Request("mnist", "dcgan", device="cuda:7; rm -rf /"), "device must be one of"),
 ])
 def test_what_no_bound_fixes_is_refused_in_words(request_, message, manager):
     with pytest.raises(rm.RunRequestError, match=message):
@@ -126,19 +123,24 @@ def test_what_no_bound_fixes_is_refused_in_words(request_, message, manager):
 
 def test_the_command_line_holds_only_clamped_values_and_the_run_folder_is_the_servers(manager):
     first, _ = manager.submit("a", tiny_run())  # takes the one slot, so the next stays queued as it was made
-    run, _ = manager.submit("visitor", rm.Request("mnist-5k", "dcgan", "steps", 10**9, {"train.lr": 1e-9}, threads=0))
+    run, _ = manager.submit("visitor", rm.Request("mnist", "dcgan", "steps", 10**9, {"train.lr": 1e-9}, threads=0))
     args = rm.train_args(run)
     assert args[args.index("--out") + 1] == str(manager.root / run.id) and run.folder.parent == manager.root
     assert "train.max_steps=20000" in args and "train.lr=1e-06" in args and "train.threads=1" in args
-    assert args[:4] == ["-m", "train", "mnist-5k", "dcgan"]
+    assert args[:4] == ["-m", "train", "mnist", "dcgan"]
 
 
 # ---- running, stopping, resuming, crashing ------------------------------------------------------------------
 
 
-def test_stop_keeps_the_last_checkpoint_resume_goes_on_from_it_and_a_crash_keeps_it_too(manager):
+def test_stop_keeps_the_last_checkpoint_resume_goes_on_a_crash_keeps_it_and_it_is_measured(manager, monkeypatch):
+    # The page's measurement but smaller and without classifier-FID, whose features of the 10,000 test images took
+    # most of a minute on a loaded CPU (tests/test_metrics.py measures it); conditional accuracy stays, which an
+    # unconditional model skips.
+    monkeypatch.setattr(rm, "MEASURE_ARGS", ("--n", "100", "--n-projection", "4",
+                                             "--only", "ssim,mse,nn_distance,conditional_accuracy"))
     run, _ = manager.submit("visitor", tiny_run())
-    wait_for(lambda: manager.poll("visitor") and manager.get(run.id).checkpoint)  # saved every 15 s and each epoch
+    wait_for(lambda: manager.poll("visitor") and manager.get(run.id).checkpoint)  # saved every 3 s here
     saved = ckpt.read_config(manager.get(run.id).checkpoint)["training"]["steps"]
     assert "stopping" in manager.stop("visitor", run.id)
     pid = manager.get(run.id).job["pid"]
@@ -160,6 +162,13 @@ def test_stop_keeps_the_last_checkpoint_resume_goes_on_from_it_and_a_crash_keeps
     failed = wait_for(lambda: manager.poll("visitor") and manager.get(run.id).status == "failed" and manager.get(run.id))
     assert failed.record["message"] == "the process was ended by signal SIGKILL"
     assert ckpt.load(failed.checkpoint).checkpoint["training"]["steps"] >= resumed_from, "its last good checkpoint"
+
+    manager.measure("visitor", run.id)  # the page's button: python -m genmodels.evaluate, in the queue like training
+    measured = wait_for(lambda: manager.poll("visitor") and not manager.get(run.id).active and manager.get(run.id))
+    assert measured.record["measured"], measured.record["measure_error"]
+    assert measured.status == "failed" and measured.record["message"] == failed.record["message"]
+    metrics = ckpt.read_optional_json(measured.checkpoint, ckpt.METRICS)["metrics"]
+    assert set(metrics) == {"ssim", "mse", "nn_distance"}
 
 
 def test_the_trainers_own_message_when_it_refuses_to_start(manager, tmp_path, monkeypatch):

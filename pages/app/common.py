@@ -29,6 +29,7 @@ SWEEPS_ENV = "GENMODELS_SWEEPS"
 NOT_MODELS = {"classifier", "stats"}   # weights/<dataset>/ folders that hold helpers, not generators
 FIRST_DATASET, FIRST_FAMILY = "mnist", "dcgan"  # what a first visit opens on, when it ships: the classic pair
 SELECTION = "_selection"               # session_state key of the sidebar's choice in the current run
+YOUR_RUNS = "your_runs"                # session_state: {checkpoint folder: "your run N"}, runs trained on the Train page
 USER_ERRORS = (ckpt.CheckpointError, ConfigError, DatasetUnavailable, UploadError, LabelTextError)
 TRAIN_HINT = ("Train one (a minute on a laptop CPU) and copy its checkpoint folder in:\n\n"
               "```\npython -m train mnist dcgan --max-steps 300 --out runs/mnist/dcgan\n"
@@ -167,6 +168,8 @@ def sidebar() -> Selection:
     """Draw the shared sidebar (dataset, model, device) and return its choice; the entry script calls this once."""
     root = weights_root()
     entries = discover(root) + [read_entry(loc, loc) for loc in st.session_state.get("extra_locations", [])]
+    # A run removed since (the runs folder keeps under a size cap) leaves the list; the Train page says so.
+    entries += [read_entry(name, loc) for loc, name in st.session_state.get(YOUR_RUNS, {}).items() if Path(loc).is_dir()]
     usable = [e for e in entries if e.error is None]
     with st.sidebar:
         entry = None

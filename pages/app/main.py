@@ -15,6 +15,7 @@ PAGES = [
     st.Page("../reconstruct.py", title="Reconstruct", icon=":material/flip:"),
     st.Page("../draw.py", title="Draw", icon=":material/draw:"),
     st.Page("../metrics.py", title="Metrics and training", icon=":material/monitoring:"),
+    st.Page("../train_live.py", title="Train", icon=":material/model_training:", url_path="train"),
     st.Page("../sweeps.py", title="Sweeps", icon=":material/tune:"),
 ]
 

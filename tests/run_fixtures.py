@@ -1,0 +1,31 @@
+"""Helpers for the tests of runs started from the app: waiting generously and finding trainer processes."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+WAIT = 240  # seconds: generous, the CPU is shared with background training
+
+
+def wait_for(what, timeout: float = WAIT, every: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = what()
+        if value:
+            return value
+        time.sleep(every)
+    raise TimeoutError(f"waited {timeout} s")
+
+
+def trainer_processes(root: Path) -> list[int]:
+    """Pids of `python -m train` processes writing under `root`, read from /proc as any process could."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if b"train" in args and any(a.startswith(str(root).encode()) for a in args) and state != "Z":
+            found.append(int(proc.name))
+    return found
