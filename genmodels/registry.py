@@ -13,7 +13,7 @@ from .config import ConfigError, from_dict
 class Family:
     """Everything the rest of the code asks about a family: the hub card, the app's pages, the trainer and the
     tests read these fields and never name a family."""
-    name: str                                   # registry key, e.g. "dcgan"
+    name: str                                   # registry key: the module name in genmodels/models/
     title: str                                  # human name shown in the app
     paper: str                                  # where the recipe comes from, e.g. "Radford et al. 2016"
     arxiv: str                                  # that paper's arXiv id (the hub card links it and tags arxiv:ID)

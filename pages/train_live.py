@@ -20,6 +20,7 @@ from genmodels import runs as rm
 from genmodels.data import DatasetUnavailable, load_data
 from genmodels.live import BOOKKEEPING, MAX_FRAMES, film, frame_step
 from genmodels.metrics import METRICS
+from genmodels.models import SHOWCASE
 from genmodels.registry import family_names, get_family
 from genmodels.sampling import png_bytes
 from pages.app.common import YOUR_RUNS, current, run_page
@@ -120,7 +121,7 @@ def setup() -> None:
     c1, c2, c3, c4 = st.columns([2, 2, 2, 2])
     dataset = c1.selectbox("Dataset", datasets, index=datasets.index("mnist") if "mnist" in datasets else 0,
                            key="train_dataset")
-    family = c2.selectbox("Model family", families, index=families.index("dcgan"), key="train_family",
+    family = c2.selectbox("Model family", families, index=families.index(SHOWCASE), key="train_family",
                           format_func=lambda f: get_family(f).title)
     kind = c3.radio("Budget in", list(rm.BUDGETS), index=list(rm.BUDGETS).index(rm.DEFAULT_BUDGET[0]),
                     horizontal=True, key="train_budget")

@@ -3,7 +3,7 @@
 SPEC is a TOML file (examples in train/sweeps/):
 
     dataset = "mnist"          # as for `python -m train`
-    model = "dcgan"
+    model = "gan"              # a family name, as listed by `python -m train --list`
     mode = "grid"              # grid: every combination | random: `trials` draws, seeded by `seed`
     [fixed]                    # overrides applied to every trial
     train.epochs = 2

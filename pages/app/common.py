@@ -18,6 +18,7 @@ from genmodels.config import ConfigError
 from genmodels.data import DatasetUnavailable, load_data
 from genmodels.explore import LabelTextError
 from genmodels.metrics.classifier import load_classifier
+from genmodels.models import SHOWCASE
 from genmodels.registry import get_family
 from genmodels.sampling import grid
 from genmodels.uploads import UploadError
@@ -27,7 +28,7 @@ log = logging.getLogger("genmodels.app")
 WEIGHTS_ENV = "GENMODELS_WEIGHTS"
 SWEEPS_ENV = "GENMODELS_SWEEPS"
 NOT_MODELS = {"classifier", "stats"}   # weights/<dataset>/ folders that hold helpers, not generators
-FIRST_DATASET, FIRST_FAMILY = "mnist", "dcgan"  # what a first visit opens on, when it ships: the classic pair
+FIRST_DATASET = "mnist"                 # what a first visit opens on, with genmodels.models.SHOWCASE, when it ships
 SELECTION = "_selection"               # session_state key of the sidebar's choice in the current run
 YOUR_RUNS = "your_runs"                # session_state: {checkpoint folder: "your run N"}, runs trained on the Train page
 USER_ERRORS = (ckpt.CheckpointError, ConfigError, DatasetUnavailable, UploadError, LabelTextError)
@@ -204,7 +205,7 @@ def pick_model(usable: list[Entry]) -> Entry:
     dataset = st.selectbox("Dataset", datasets, key="dataset")
     by_key = {e.key: e for e in usable if e.dataset == dataset}
     if st.session_state.get("model") not in by_key:
-        first = [k for k, e in by_key.items() if e.family == FIRST_FAMILY]
+        first = [k for k, e in by_key.items() if e.family == SHOWCASE]
         st.session_state["model"] = (first or list(by_key))[0]
     return by_key[st.selectbox("Model", list(by_key), key="model", format_func=lambda k: by_key[k].label)]
 
