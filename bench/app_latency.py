@@ -1,7 +1,13 @@
 """How fast does the app answer? Cold start to the first sample grid, time per latent-slider move, and the
 server's memory after 10 and after 200 reruns, against a bare `generate` call measured in the same run.
 
-    .venv/bin/python bench/app_latency.py [--weights weights] [--moves 20] [--reruns 200]
+    .venv/bin/python bench/app_latency.py [--weights weights] [--moves 20] [--reruns 200] [--part server|explorer|both]
+
+The explorer part times the latent explorer's in-browser half (pages/components/explorer): the ONNX export per
+family, the first frame on the canvas after a page load, and canvas redraws per second while a slider is dragged
+(a Selenium drag of 60 pointer moves of one slider step, each taking 16 ms as a 60 Hz hand's would, counted by the
+page itself), for every family at 28x28 and a 64x64 DCGAN (seeded, untrained checkpoints: the figures are speeds,
+not quality).
 
 Uses a real `streamlit run` and headless Chromium (as tests/test_browser.py does). Without mnist/dcgan in
 --weights it trains short mnist-5k checkpoints into a temporary folder first. On a machine with a GPU the app
@@ -23,8 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from app_fixtures import (build_weights, chrome, free_port, image_sources, start_server, stop_server,  # noqa: E402
                           wait_for_images, wait_idle)
+from explorer_fixtures import DATASET, FRAME, build_checkpoints, choose_model, explorer_stats, wait_drawn  # noqa: E402
 from genmodels import checkpoint as ckpt  # noqa: E402
+from genmodels.export import onnx_file  # noqa: E402
+from genmodels.registry import family_names, get_family  # noqa: E402
 from genmodels.sampling import latents  # noqa: E402
+from pages.components.explorer import MODELS  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:
@@ -73,14 +83,106 @@ def slider_moves(driver, n: int, direction: str = "right") -> list[float]:
     return out
 
 
+def server_sliders(driver) -> None:
+    """Turn the explorer's in-browser drawing off: these figures are for the server's sliders."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.find_element(By.XPATH, "//label[.//p[text()='Redraw while dragging']]").click()
+    main = driver.find_element(By.CSS_SELECTOR, '[data-testid="stMain"]')
+    WebDriverWait(driver, 120).until(lambda d: "PC1 · " in main.text)
+    wait_idle(driver)
+
+
+def explorer_weights(root: Path) -> tuple[Path, list[str]]:
+    """Every family at 28x28 and a 64x64 DCGAN, as checkpoint folders; returns the weights root and their names."""
+    weights = build_checkpoints(root)
+    family = get_family("dcgan")
+    ckpt.save(family.build_generator(family.make_config({"image_size": 64})).eval(), weights / DATASET / "dcgan-64x64",
+              "dcgan", data={"dataset": DATASET})
+    return weights, family_names() + ["dcgan-64x64"]
+
+
+def drag_rate(driver, moves: int = 60) -> tuple[float, int, int, float, float]:
+    """Drag the first slider across with `moves` pointer moves of 16 ms each (60: one slider step each, -3 to 3 by
+    0.1, so each move can be an input event). Returns (canvas redraws per second between the first and the last
+    redraw of the drag, redraws, input events, seconds between the first and the last redraw, median ms of one
+    session.run)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    before = explorer_stats(driver)
+    driver.switch_to.frame(driver.find_element(By.CSS_SELECTOR, FRAME))
+    try:
+        slider = driver.find_element(By.ID, "slider-0")
+        width = slider.size["width"]
+        drag = ActionChains(driver, duration=16).move_to_element_with_offset(slider, -width // 2 + 2, 0)
+        drag.click_and_hold()
+        for _ in range(moves):
+            drag.move_by_offset(max(1, (width - 4) // moves), 0)
+        drag.release().perform()
+    finally:
+        driver.switch_to.default_content()
+    after = explorer_stats(driver)
+    times = after["frameTimes"][len(before["frameTimes"]):]
+    runs = after["runMs"][len(before["runMs"]):]
+    span = (times[-1] - times[0]) / 1000 if len(times) > 1 else float("nan")
+    return ((len(times) - 1) / span, len(times), after["inputs"] - before["inputs"], span,
+            statistics.median(runs) if runs else float("nan"))
+
+
+def explorer_figures(tmp: Path) -> None:
+    weights, names = explorer_weights(tmp / "explorer")
+    for name in names:
+        t = time.perf_counter()
+        path = onnx_file(weights / DATASET / name, MODELS)  # the app's cache: the server below finds them there
+        print(f"ONNX export of {name}: {time.perf_counter() - t:.1f} s, {path.stat().st_size / 1e6:.1f} MB")
+    port = free_port()
+    server = start_server(weights, port, tmp / "explorer.log")
+    try:
+        # Fresh profiles (nothing of the page cached), exports made. The server's first visit also loads the model and
+        # finds its GANSpace directions; later visitors find both cached.
+        for visit in ("first visit to a fresh server", "second visitor", "third visitor"):
+            driver = chrome(tmp / f"profile-{visit.replace(' ', '-')}")
+            try:
+                driver.get(f"http://127.0.0.1:{port}/latent")
+                first = wait_drawn(driver, "dcgan")
+                page = driver.execute_script("return performance.timeOrigin")
+                print(f"first frame after page load, {visit} ({DATASET}/dcgan): "
+                      f"{first['firstFrameEpochMs'] - page:.0f} ms")
+            finally:
+                driver.quit()
+        driver = chrome(tmp / "profile-drag")
+        try:
+            driver.get(f"http://127.0.0.1:{port}/latent")
+            wait_drawn(driver, "dcgan")
+            for name in names:
+                choose_model(driver, f"{DATASET}/{name}")
+                wait_drawn(driver, name)
+                wait_idle(driver)
+                rate, frames, inputs, span, run_ms = drag_rate(driver)
+                print(f"dragging, {name}: {rate:.0f} canvas redraws/s ({frames} redraws for {inputs} input events "
+                      f"in {span:.2f} s; session.run median {run_ms:.1f} ms)")
+        finally:
+            driver.quit()
+    finally:
+        stop_server(server)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", type=Path, default=Path("weights"), help="weights folder with mnist/dcgan")
     ap.add_argument("--moves", type=int, default=20, help="slider moves to time")
     ap.add_argument("--reruns", type=int, default=200, help="reruns for the memory check")
+    ap.add_argument("--part", choices=["server", "explorer", "both"], default="both",
+                    help="the server's figures, the in-browser explorer's, or both")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="app_latency_"))
+    if args.part in ("explorer", "both"):
+        explorer_figures(tmp)
+        if args.part == "explorer":
+            return 0
     weights = args.weights
     model_dir = weights / "mnist" / "dcgan"  # the app's first-visit model, which the pages below show
     if not (model_dir / "config.json").is_file():
@@ -106,13 +208,13 @@ def main() -> int:
 
         driver.get(f"http://127.0.0.1:{port}/latent")
         wait_for_images(driver, 1, timeout=120)
-        wait_idle(driver)
+        server_sliders(driver)
         moves = slider_moves(driver, 10)
         after_10 = rss_mb(server.pid)
         moves += slider_moves(driver, max(0, args.moves - 10), "left")
         print(f"latent slider move -> new image ({len(moves)} moves, app on {devices[-1]}): "
               f"median {statistics.median(moves) * 1000:.0f} ms, max {max(moves) * 1000:.0f} ms")
-        done, memory = len(moves), {10: after_10}
+        done, memory = len(moves), {10: after_10, len(moves): rss_mb(server.pid)}
         while done < args.reruns:
             # Alternate directions in chunks of 20 so the slider stays inside its range (-3..3, steps of 0.1).
             step = min(20, args.reruns - done)

@@ -209,7 +209,7 @@ def wait_idle(driver, timeout: float = 60) -> None:
         if not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'):
             return
         time.sleep(0.05)
-    raise TimeoutError("the app kept running for more than {timeout} s")
+    raise TimeoutError(f"the app kept running for more than {timeout} s")
 
 
 def image_sources(driver) -> list[str]:

@@ -126,6 +126,8 @@ def test_sample_page_controls_change_the_grid(monkeypatch, weights_dir):  # noqa
 
 def test_latent_sliders_move_the_image(monkeypatch, weights_dir):  # noqa: F811
     at = open_app(monkeypatch, weights_dir, "latent")
+    # The server's sliders: AppTest runs no browser (tests/test_explorer_page.py has the in-browser explorer's page).
+    at.toggle(key="latent_in_browser").set_value(False).run()
     assert "PC1" in at.slider(key="pc_0").label and "% of image variance" in at.slider(key="pc_0").label
     before = image_urls(at)
     at.slider(key="pc_0").set_value(2.0).run()

@@ -128,7 +128,12 @@ def test_sample_new_seed_changes_the_grid(browser, app_url, shots):
 
 
 def test_latent_slider_updates_the_image(browser, app_url, shots):
-    before = open_page(browser, f"{app_url}/latent")
+    open_page(browser, f"{app_url}/latent")
+    # The server's sliders (tests/test_browser_explorer.py drags the in-browser ones).
+    main_area(browser).find_element(By.XPATH, ".//label[.//p[text()='Redraw while dragging']]").click()
+    WebDriverWait(browser, 60).until(lambda d: "PC1 · " in page_text(d))
+    wait_idle(browser)
+    before = image_sources(browser)
     move_first_slider(browser, 8)
     after = wait_for_images(browser, 1, different_from=before)
     assert after[0] != before[0], "the edited image changed"

@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from app_fixtures import digit_png, image_sources, running_app, stroke, wait_for_images, wait_idle  # noqa: E402
+from explorer_fixtures import FRAME, explorer_stats, wait_drawn  # noqa: E402
 
 # A "2" as a hand draws it: the hook and the diagonal in one stroke, then the base.
 TWO = [[(-60, -50), (-40, -85), (0, -100), (40, -85), (55, -50), (35, -10), (-10, 40), (-60, 85)],
@@ -72,12 +73,15 @@ def take(url: str, driver, tmp: Path, out: Path, sweeps: Path) -> None:
     shot("2_sample")
 
     driver.get(f"{url}/latent")
-    before = wait_for_images(driver, 2, timeout=300)
-    wait_idle(driver, 300)
-    slider = main_area().find_element(By.CSS_SELECTOR, '[data-testid="stSlider"] input[type="range"]')
-    driver.execute_script("arguments[0].focus();", slider)
-    ActionChains(driver).send_keys(*[Keys.ARROW_RIGHT] * 15).perform()
-    wait_for_images(driver, 2, different_from=before)
+    drawn = wait_drawn(driver, "dcgan")  # the in-browser explorer, once its canvas shows the MNIST DCGAN
+    driver.switch_to.frame(driver.find_element(By.CSS_SELECTOR, FRAME))
+    try:
+        driver.execute_script("document.getElementById('slider-0').focus();")
+        ActionChains(driver).send_keys(*[Keys.ARROW_RIGHT] * 15).perform()
+        driver.execute_script("document.activeElement.blur();")  # no focus ring in the shot
+    finally:
+        driver.switch_to.default_content()
+    WebDriverWait(driver, 60).until(lambda d: explorer_stats(d)["commits"] >= drawn["commits"] + 15)
     wait_idle(driver)
     shot("3_latent_explorer")
 

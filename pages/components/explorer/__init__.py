@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import streamlit as st
@@ -34,10 +36,28 @@ def runtime_missing() -> str | None:
     return None
 
 
-@st.cache_resource(max_entries=32, show_spinner="Exporting the generator for your browser (once per checkpoint)…")
-def model_address(location: str, mtime: float) -> str:
-    """The ONNX export of a checkpoint, relative to the component's page; `mtime` keys the cache to its weights."""
-    return f"models/{onnx_file(location, MODELS).name}"
+# Exports run one at a time in a thread of their own: a page waits at most QUICK seconds for one (an export found on
+# disk is ready by then; a new one takes seconds to a minute), and one that a visitor leaves behind does not hold up
+# the next page they open.
+_EXPORTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-export")
+_EXPORTS: dict[str, tuple[float, Future]] = {}  # checkpoint location -> (weights mtime, its export)
+_LOCK = threading.Lock()
+QUICK = 1.0
+
+
+def model_address(location: str, mtime: float, start: bool = True) -> str | None:
+    """The address of the checkpoint's ONNX export, relative to the component's page, or None while it is being made
+    (started by the first call for this `mtime` of its weights, if `start`) or not started. A failed export raises
+    its error."""
+    with _LOCK:
+        made_for, future = _EXPORTS.get(location, (None, None))
+        if future is None or made_for != mtime:
+            if not start:
+                return None
+            future = _EXPORTER.submit(onnx_file, location, MODELS)
+            _EXPORTS[location] = (mtime, future)
+    wait([future], timeout=QUICK)
+    return f"models/{future.result().name}" if future.done() else None
 
 
 def identity(*parts) -> str:
@@ -51,8 +71,11 @@ def explorer(model, *, source: str, address: str | None, z: list[float], names: 
     """Draw the component for `model` (from checkpoint `source`). Returns its last report of a release,
     {values, label, z}, when it was made with these controls; else None. `on_change` hears every message."""
     ident = identity(source, z, names, directions, classes)
+    # While the export is being made, the browser asks after it once a second. Streamlit sends a component its args
+    # only when they change, so the answer echoes the count of the question: each one gets a reply to time the next.
+    asked = (st.session_state.get(key) or {}).get("asked", 0) if address is None else 0
     value = _component(
-        model=address, inputs=list(input_names(model)), shape=list(model.image_shape), z=z, names=names,
+        model=address, asked=asked, inputs=list(input_names(model)), shape=list(model.image_shape), z=z, names=names,
         directions=directions, values=values, classes=classes, label=label, lo=slider["min_value"],
         hi=slider["max_value"], step=slider["step"], scale=scale, identity=ident, key=key, default=None,
         on_change=on_change)

@@ -2,23 +2,29 @@
 // redrawn on every `input` event of a slider, while the hand moves, with no round trip to the server; Python hears
 // the final z when the slider is let go (`change`). It speaks Streamlit's component protocol (v1) by postMessage.
 //
-// Python sends (args): `model`, the ONNX file's address (null until this page has said its runtime is ready, so the
-// server exports only for browsers that can run the result), `inputs`, `shape` [C, H, W], the start code `z`,
-// slider `names` with their `directions` in z and their `values`, `lo`/`hi`/`step`, `classes` and `label` for
-// conditional models, `scale` (screen pixels per image pixel) and `identity`: when it changes (another model, seed
-// or set of directions) the controls are rebuilt from args, otherwise args are an echo of what this page sent.
-// This page answers {identity, runtime: "ready"} once, then {identity, values, label, z} on every release, or
-// {identity, error} when WebAssembly, the runtime or the model cannot load.
+// Python sends (args): `model`, the ONNX file's address (null until the export is made, which the server starts only
+// once this page has said its runtime is ready, so it exports only for browsers that can run the result; meanwhile
+// `asked` echoes this page's last question after it, so that each question gets a render to answer it), `inputs`,
+// `shape` [C, H, W], the start code `z`, slider `names` with their `directions` in z and their `values`,
+// `lo`/`hi`/`step`, `classes` and `label` for conditional models, `scale` (screen pixels per image pixel) and
+// `identity`: when it changes (another model, seed or set of directions) the controls are rebuilt from args,
+// otherwise args are an echo of what this page sent.
+// This page answers {identity, runtime: "ready"} once (then {identity, runtime: "ready", asked} a second after each
+// render without a model), {identity, values, label, z} on every release, or {identity, error} when WebAssembly, the
+// runtime or the model cannot load.
 
 const stats = (window.explorerStats = {
   state: "loading",  // loading | ready | error
+  inputs: 0,         // slider input events
   frames: 0,         // redraws of the edited image
   frameTimes: [],    // performance.now() of each redraw
   runMs: [],         // time of each session.run
   firstFrameEpochMs: null,
+  commits: 0,        // releases reported to Python
   error: null,
   z: null,           // the code and class of the last redraw
   label: null,
+  model: null,       // the ONNX file drawn, once its first frame is on the canvas
 });
 
 let ort = null;
@@ -29,6 +35,7 @@ let identity = null;
 let offsets = [];
 let label = 0;
 let reportedRuntime = false;
+let asked = 0;
 
 const $ = (id) => document.getElementById(id);
 
@@ -117,9 +124,13 @@ async function runNow(z) {
 let pending = false;
 let drawing = false;
 
+let pumping = Promise.resolve();
+
+// Ask for a redraw; the promise settles once the canvas shows the newest values.
 function redraw() {
   pending = true;
-  if (!drawing) pump().catch(fail);
+  if (!drawing) pumping = pump();
+  return pumping;
 }
 
 async function pump() {
@@ -146,6 +157,7 @@ async function drawStart() {
 }
 
 function commit() {
+  stats.commits += 1;
   setValue({ values: offsets.slice(), label, z: Array.from(editedZ()) });
 }
 
@@ -172,7 +184,12 @@ function buildControls() {
     const shown = Object.assign(document.createElement("span"), { className: "value" });
     const show = () => { shown.textContent = offsets[i].toFixed(2); };
     show();
-    input.addEventListener("input", () => { offsets[i] = Number(input.value); show(); redraw(); });
+    input.addEventListener("input", () => {
+      stats.inputs += 1;
+      offsets[i] = Number(input.value);
+      show();
+      redraw().catch(fail);
+    });
     input.addEventListener("change", commit);
     const row = Object.assign(document.createElement("div"), { className: "row" });
     row.append(input, shown);
@@ -191,7 +208,16 @@ async function render(newArgs) {
       reportedRuntime = true;
       setValue({ runtime: "ready" });
     }
-    if (!newArgs.model) return;  // the server exports once it has heard that the runtime is ready
+    // Until this model's session is loaded, the controls of a model shown before are hidden: their session does not
+    // run this model's codes.
+    if (sessionModel !== newArgs.model) $("explorer").hidden = true;
+    if (!newArgs.model) {
+      // The server exports once it has heard that the runtime is ready, in the background; ask again each second.
+      $("status").textContent = "Preparing the generator for this browser (once per checkpoint)…";
+      fitHeight();
+      setTimeout(() => { if (args === newArgs) setValue({ runtime: "ready", asked: ++asked }); }, 1000);
+      return;
+    }
     if (sessionModel !== newArgs.model) {
       $("status").textContent = "Loading the generator into your browser…";
       session = await ort.InferenceSession.create(newArgs.model, { executionProviders: ["wasm"] });
@@ -204,8 +230,9 @@ async function render(newArgs) {
     $("status").textContent = "";
     $("explorer").hidden = false;
     await drawStart();
-    redraw();
+    await redraw();
     stats.state = "ready";
+    stats.model = newArgs.model;
     fitHeight();
   } catch (error) {
     fail(error);
@@ -220,7 +247,7 @@ $("class").addEventListener("change", (event) => {
 $("reset").addEventListener("click", () => {
   offsets = offsets.map(() => 0);
   buildControls();
-  redraw();
+  redraw().catch(fail);
   commit();
 });
 
