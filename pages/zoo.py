@@ -92,8 +92,10 @@ def body() -> None:
         no_models_message(sel)
         return
     per_row = 3
-    for start in range(0, len(sel.entries), per_row):
-        for col, entry in zip(st.columns(per_row), sel.entries[start:start + per_row]):
+    dataset = sel.entry.dataset if sel.entry else None
+    entries = sorted(sel.entries, key=lambda e: e.dataset != dataset)  # the sidebar's dataset first, in key order
+    for start in range(0, len(entries), per_row):
+        for col, entry in zip(st.columns(per_row), entries[start:start + per_row]):
             with col:
                 card(entry, sel.device)
 
