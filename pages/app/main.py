@@ -19,7 +19,7 @@ PAGES = [
     st.Page("../sweeps.py", title="Sweeps", icon=":material/tune:"),
 ]
 
-st.set_page_config(layout="wide", page_icon=":material/auto_awesome:")
+st.set_page_config(layout="wide", page_icon="🧪")
 page = st.navigation(PAGES)
 sidebar()
 page.run()
