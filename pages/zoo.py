@@ -10,16 +10,8 @@ from genmodels.sampling import sample
 from genmodels.uploads import UploadError, decode
 from pages.app.common import USER_ERRORS, Entry, current, load, log, no_models_message, params, picture, run_page
 
-# One line a student can read in a minute; a family without one still gets its card.
-WHAT_IT_DOES = {
-    "vae": "Learns to compress an image into a small Gaussian code z and decode it back; sampling z gives new images.",
-    "gan": "A generator and a discriminator of plain dense layers play a game: one fakes, the other spots fakes.",
-    "dcgan": "The GAN game with convolutional networks, the recipe that made GANs train reliably.",
-    "wgan_gp": "A critic scores realism with a Wasserstein distance, kept smooth by a gradient penalty.",
-    "acgan": "The discriminator also names the class, so the generator learns to draw a requested class.",
-    "cgan": "Both networks are told the class: ask for a 7 and you get a 7.",
-}
-CARD_METRICS = ("ssim", "mse", "fid")
+CARD_METRICS = [m for m in METRICS.values() if m.card]
+PER_ROW = 3   # metrics side by side on a card a third of the page wide
 
 
 def preview(entry: Entry, model) -> tuple[Image.Image, str | None]:
@@ -58,8 +50,7 @@ def card_body(entry: Entry, device: str, slot) -> None:
         st.image(image, width="stretch")
         if problem:
             st.warning(problem)
-        if entry.family in WHAT_IT_DOES:
-            st.caption(WHAT_IT_DOES[entry.family])
+        st.caption(family.summary)
         data = entry.config.get("data", {})
         training = entry.config.get("training", {})
         subset = " · **trained on a subset of the dataset**" if data.get("subset") else ""
@@ -70,10 +61,11 @@ def card_body(entry: Entry, device: str, slot) -> None:
             st.markdown(f"**Trained:** {training.get('epochs', 0):.3g} epochs, {training.get('steps', '?')} steps, "
                         f"{training.get('wall_seconds', 0) / 60:.1f} min on {training.get('device_name', training.get('device', '?'))}")
         metrics = (ckpt.read_optional_json(entry.location, ckpt.METRICS) or {}).get("metrics", {})
-        for col, name in zip(st.columns(len(CARD_METRICS)), CARD_METRICS):
-            m = metrics.get(name)
-            col.metric(METRICS[name].header, METRICS[name].format(m["value"] if m else None),
-                       help=m.get("protocol") if m else "Not measured for this checkpoint yet.")
+        for start in range(0, len(CARD_METRICS), PER_ROW):
+            for col, metric in zip(st.columns(PER_ROW), CARD_METRICS[start:start + PER_ROW]):
+                m = metrics.get(metric.name)
+                col.metric(metric.header, metric.format(m["value"] if m else None),
+                           help=m.get("protocol") if m else "Not measured for this checkpoint yet.")
 
 
 def body() -> None:

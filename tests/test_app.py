@@ -79,6 +79,9 @@ def test_zoo_shows_a_card_per_checkpoint(monkeypatch, weights_dir):  # noqa: F81
     values = [(m.label, m.value) for m in at.metric]
     assert {("FID ↓", "123.4"), ("SSIM ↑", "0.321"), ("MSE ↓", "0.0456")} <= set(values), values
     assert ("FID ↓", "–") in values, "a card without metrics.json shows a dash"
+    # The cards show the registry's card metrics: precision and recall too, with no edit to the page.
+    assert {"Precision ↑", "Recall ↑"} <= {label for label, _ in values}
+    assert "ask for a 7 and you get a 7" in text, "each card carries its family's one-line summary"
     assert "Running on **CPU**" in text
     assert "Parameters:" in text
 

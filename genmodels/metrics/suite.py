@@ -259,6 +259,7 @@ class Metric:
     applies: Callable[[nn.Module], bool] = always  # whether it means anything for this model
     scale: float = 1.0         # shown value = value x scale (KID is read x 1000)
     needs: str = ""            # what it cannot run without, named where evaluate reports it skipped
+    card: bool = False         # shown on every Model zoo card, in this registry's order
 
     @property
     def header(self) -> str:
@@ -278,18 +279,18 @@ METRICS = {m.name: m for m in (
     Metric("fid", "FID", "lower", "{:.1f}",
            "Fréchet Inception Distance between generated and real images (Heusel et al. 2017); "
            "it depends on the number of samples, so compare FIDs only at the same protocol.",
-           compute=lambda ev: ev.inception["fid"]),
+           compute=lambda ev: ev.inception["fid"], card=True),
     Metric("kid", "KID ×10³", "lower", "{:.1f}",
            "Kernel Inception Distance (Binkowski et al. 2018), unbiased, shown ×1000 as in the papers.",
            compute=lambda ev: ev.inception["kid"], scale=1e3),
     Metric("precision", "Precision", "higher", "{:.3f}",
            "Share of samples that fall inside the real images' k-nearest-neighbour manifold in Inception features "
            "(Kynkäänniemi et al. 2019, k = 3): how many samples look real.",
-           compute=lambda ev: ev.manifolds["precision"]),
+           compute=lambda ev: ev.manifolds["precision"], card=True),
     Metric("recall", "Recall", "higher", "{:.3f}",
            "Share of real images that fall inside the samples' k-nearest-neighbour manifold (Kynkäänniemi et al. "
            "2019, k = 3): how much of the data the model covers; low when it draws only some classes.",
-           compute=lambda ev: ev.manifolds["recall"]),
+           compute=lambda ev: ev.manifolds["recall"], card=True),
     Metric("classifier_fid", "Classifier-FID", "lower", "{:.2f}",
            "The FID formula over the features of the dataset's shipped classifier: fast, for training curves; "
            "not comparable with FID.",
@@ -297,10 +298,10 @@ METRICS = {m.name: m for m in (
            needs="classifier"),
     Metric("ssim", "SSIM", "higher", "{:.3f}",
            "Structural similarity between held-out real images and the model's reproduction of them (1 = identical).",
-           compute=lambda ev: ev.reproduction["ssim"]),
+           compute=lambda ev: ev.reproduction["ssim"], card=True),
     Metric("mse", "MSE", "lower", "{:.4f}",
            "Mean squared pixel error between held-out real images and the model's reproduction, pixels in [0, 1].",
-           compute=lambda ev: ev.reproduction["mse"]),
+           compute=lambda ev: ev.reproduction["mse"], card=True),
     Metric("conditional_accuracy", "Conditional accuracy", "higher", "{:.1%}",
            "Share of samples that the dataset's classifier labels as the class the model was asked for.",
            compute=lambda ev: conditional_accuracy(ev.model, ev.n, ev.seed)["conditional_accuracy"],
