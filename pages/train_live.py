@@ -314,7 +314,8 @@ def watch(polling: bool) -> None:
         st.divider()
         show_run(run, mine=False)
     if not mine and not others:
-        st.caption("Nothing is training right now.")
+        st.info("Nothing is training right now. Start a run above: its samples, losses and speed appear here as "
+                "it learns.")
 
 
 def body() -> None:
