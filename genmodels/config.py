@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -106,13 +107,20 @@ def parse_value(text: str) -> Any:
         return text
 
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS_ENV = "GENMODELS_WEIGHTS"
+
+
+def weights_root(root: str | Path | None = None) -> Path:
+    """The folder of shipped weights (DATASET/MODEL checkpoints, each dataset's classifier and FID statistics):
+    `root` when given, else $GENMODELS_WEIGHTS, else ./weights. The library assumes no repository around it."""
+    return Path(root or os.environ.get(WEIGHTS_ENV, "weights"))
 
 
 def shown_path(path: str | Path) -> str:
-    """A path as shipped files record it: relative to the repository when it lies inside, so a config.json
-    or metrics.json names train/configs/... or weights/..., not the folder it happened to be made in."""
+    """A path as shipped files record it: relative to the working folder when it lies inside (commands run from the
+    repository's root), so a config.json or metrics.json names train/configs/... or weights/..., not the folder it
+    happened to be made in."""
     try:
-        return str(Path(path).resolve().relative_to(REPO_ROOT))
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)

@@ -24,7 +24,6 @@ PROGRESS = "progress.jsonl"
 FRAMES = "frames"
 MAX_FRAMES = 120
 SHARE = 0.05  # at most this share of the training time goes to progress lines and grids, however slow they are
-BOOKKEEPING = ("step", "epoch", "images_seen", "seconds", "images_per_sec")  # the other keys of a line are losses
 
 
 class LiveLog:

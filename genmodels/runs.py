@@ -38,7 +38,6 @@ from pathlib import Path
 
 from . import checkpoint as ckpt
 from . import live
-from .config import REPO_ROOT
 from .registry import family_names, get_family
 
 ROOT_ENV, SLOTS_ENV, CAP_ENV = "GENMODELS_RUNS", "GENMODELS_TRAIN_SLOTS", "GENMODELS_RUNS_CAP_MB"
@@ -316,9 +315,11 @@ def signal_run(pid: int, sig: signal.Signals) -> None:
 
 class RunManager:
     def __init__(self, root: str | Path, slots: int = DEFAULT_SLOTS, cap_bytes: int = DEFAULT_CAP_MB * 2**20,
-                 cwd: str | Path = REPO_ROOT, python: str = sys.executable):
+                 cwd: str | Path | None = None, python: str = sys.executable):
+        """cwd: where the runs' `python -m train` is started, the folder that holds the train package (default: the
+        working folder, the repository's root for `streamlit run app.py`)."""
         self.root, self.slots, self.cap_bytes = Path(root).resolve(), max(1, int(slots)), int(cap_bytes)
-        self.cwd, self.python = Path(cwd), python
+        self.cwd, self.python = Path(cwd or Path.cwd()).resolve(), python
 
     @classmethod
     def from_env(cls) -> RunManager:

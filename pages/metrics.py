@@ -15,7 +15,6 @@ from genmodels.metrics import METRICS
 from genmodels.sampling import sample
 from pages.app.common import Entry, current, load, params, picture, run_page
 
-BOOKKEEPING = {"epoch", "step", "images_seen", "seconds", "images_per_sec"}
 EPOCH_FIDS = {"classifier_fid": "classifier-FID", "fid": "FID"}  # what the trainer may log per epoch
 NO_FID = "no FID measured"
 
@@ -108,7 +107,7 @@ def history_chart(entry: Entry) -> None:
         return
     x = [e["epoch"] for e in epochs]
     scalars = sorted({k for e in epochs for k, v in e.items()
-                      if k not in BOOKKEEPING | set(EPOCH_FIDS) and isinstance(v, (int, float))})
+                      if k not in {*ckpt.BOOKKEEPING, *EPOCH_FIDS} and isinstance(v, (int, float))})
     key = (history.get("best") or {}).get("metric", "classifier_fid")
     label = EPOCH_FIDS.get(key, key)
     fid = [e.get(key) for e in epochs]

@@ -18,7 +18,7 @@ from PIL import Image
 from genmodels import checkpoint as ckpt
 from genmodels import runs as rm
 from genmodels.data import DatasetUnavailable, load_data
-from genmodels.live import BOOKKEEPING, MAX_FRAMES, film, frame_step
+from genmodels.live import MAX_FRAMES, film, frame_step
 from genmodels.metrics import METRICS
 from genmodels.models import SHOWCASE
 from genmodels.registry import family_names, get_family
@@ -164,7 +164,7 @@ def setup() -> None:
 
 def losses_figure(lines: list[dict], history: list[dict]) -> go.Figure:
     fig = go.Figure()
-    names = list(dict.fromkeys(k for line in lines for k in line if k not in BOOKKEEPING))
+    names = list(dict.fromkeys(k for line in lines for k in line if k not in ckpt.BOOKKEEPING))
     for name in names:
         points = [(line["step"], line[name]) for line in lines if name in line]
         fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines", name=name))

@@ -11,7 +11,7 @@ from genmodels.uploads import UploadError, decode
 from pages.app.common import USER_ERRORS, Entry, current, load, log, no_models_message, params, picture, run_page
 
 CARD_METRICS = [m for m in METRICS.values() if m.card]
-PER_ROW = 3   # metrics side by side on a card a third of the page wide
+PER_ROW = 2   # metrics side by side on a card a third of the page wide (at 3, "Precision ↑" was cut to "Precisi…")
 
 
 def preview(entry: Entry, model) -> tuple[Image.Image, str | None]:
@@ -72,7 +72,7 @@ def body() -> None:
     sel = current()
     st.title("Model zoo")
     st.markdown(
-        "Six classic image generators, one interface: each turns a random code **z** (and, for conditional "
+        "Classic image generators, one interface: each turns a random code **z** (and, for conditional "
         "models, a class label) into an image. Pick a model in the sidebar, then **Sample** it, walk its "
         "**Latent explorer**, ask a conditional model for digits, **Reconstruct** held-out images or your own "
         "photo, **Draw** a digit for every model to read and redraw, and compare their **Metrics**. SSIM and MSE "

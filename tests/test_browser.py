@@ -56,7 +56,7 @@ def shots(tmp_path_factory) -> Path:
 
 def open_page(driver, url: str, images: int = 1) -> list[str]:
     driver.get(url)
-    sources = wait_for_images(driver, images)
+    wait_for_images(driver, images)
     wait_idle(driver)
     return image_sources(driver)
 

@@ -157,7 +157,7 @@ def test_packed_statistics_keep_the_fid(extractor):
 
 def test_fid_alone_reads_the_shipped_statistics_when_nothing_is_cached(extractor, tmp_path, monkeypatch):
     monkeypatch.setattr(feat, "CACHE_DIR", tmp_path / "cache")
-    monkeypatch.setattr(feat, "SHIPPED_DIR", tmp_path / "weights")
+    monkeypatch.setenv("GENMODELS_WEIGHTS", str(tmp_path / "weights"))
     shipped = feat.ship_statistics("mnist", "test", n=12)
     assert shipped.parent == tmp_path / "weights" / "mnist" and shipped.name.startswith("fid-stats-mnist-test-1x28-n12")
     computed = feat.real_statistics("mnist", "test", 1, 28, n=12)

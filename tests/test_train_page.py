@@ -4,6 +4,7 @@ the Sample page."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -14,14 +15,18 @@ from streamlit.testing.v1 import AppTest
 from genmodels import runs as rm
 from run_fixtures import WAIT, trainer_processes
 
-APP = str(Path(__file__).resolve().parents[1] / "pages" / "app" / "main.py")
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "pages" / "app" / "main.py")
 
 
 @pytest.fixture
 def runs_root(tmp_path, monkeypatch):
     monkeypatch.setattr(rm, "CHECKPOINT_MINUTES", 0.05)  # AppTest runs the page in this process: 3 s checkpoints
     monkeypatch.setenv(rm.ROOT_ENV, str(tmp_path / "runs"))
-    monkeypatch.setenv("GENMODELS_WEIGHTS", str(tmp_path / "no-weights"))  # the visitor's run is the only model
+    # No model but the visitor's run; the MNIST classifier, which the run's per-epoch FID reads from the same folder.
+    weights = tmp_path / "weights"
+    shutil.copytree(ROOT / "weights" / "mnist" / "classifier", weights / "mnist" / "classifier")
+    monkeypatch.setenv("GENMODELS_WEIGHTS", str(weights))
     yield tmp_path / "runs"
     for pid in trainer_processes(tmp_path / "runs"):
         os.kill(pid, signal.SIGKILL)

@@ -47,7 +47,6 @@ from .trainer import Trainer
 FORMAT, VERSION = "genmodels-sweep", 1
 RESULTS_JSON, RESULTS_CSV, RESULTS_HTML, TRIAL_JSON = "results.json", "results.csv", "results.html", "trial.json"
 RANGES = ("log_uniform", "uniform")  # random mode only: {log_uniform = [lo, hi]} or {uniform = [lo, hi]}
-HISTORY_META = ("epoch", "step", "images_seen", "seconds", "images_per_sec")  # history entries that are not losses
 
 
 @dataclass(frozen=True)
@@ -210,10 +209,10 @@ def collect(folder: Path, name: str, params: dict) -> dict:
     """One row of the results table from what is on disk in a trial folder."""
     record = ckpt.read_json(folder / TRIAL_JSON) if (folder / TRIAL_JSON).exists() else {"status": "pending"}
     checkpoint = folder / "checkpoint"
-    history = ckpt.read_json(checkpoint / ckpt.HISTORY)["epochs"] if (checkpoint / ckpt.HISTORY).exists() else []
+    history = (ckpt.read_optional_json(checkpoint, ckpt.HISTORY) or {}).get("epochs", [])
     last = history[-1] if history else {}
-    training = ckpt.read_json(checkpoint / ckpt.CONFIG)["training"] if (checkpoint / ckpt.CONFIG).exists() else {}
-    metrics = ckpt.read_json(checkpoint / ckpt.METRICS)["metrics"] if (checkpoint / ckpt.METRICS).exists() else {}
+    training = ckpt.read_config(checkpoint).get("training", {}) if (checkpoint / ckpt.CONFIG).exists() else {}
+    metrics = (ckpt.read_optional_json(checkpoint, ckpt.METRICS) or {}).get("metrics", {})
     return {
         "trial": name,
         "status": record["status"],
@@ -222,7 +221,7 @@ def collect(folder: Path, name: str, params: dict) -> dict:
         "epochs": last.get("epoch"),
         "steps": last.get("step"),
         "wall_seconds": training.get("wall_seconds"),
-        "final": {k: v for k, v in last.items() if k not in HISTORY_META},
+        "final": {k: v for k, v in last.items() if k not in ckpt.BOOKKEEPING},
         "metrics": {k: m["value"] for k, m in metrics.items()},
         "checkpoint": f"{name}/checkpoint" if (checkpoint / ckpt.WEIGHTS).exists() else None,
         "command": record.get("command"),

@@ -9,23 +9,19 @@ A run folder holds:
   samples/      one preview grid per epoch
   best/         with train.fid_every, the checkpoint of the epoch with the lowest FID so far
 
-A kill at any moment leaves a run that resumes consistently. resume/ is one unit: its tensors go to a new
-file named for that save, and state.json, renamed into place last, names that file with its content hash
-and step; only then are older tensor files removed, so state.json always names complete tensors of its own
-save. checkpoint/ and best/ record the content hash of their weights in config.json (written last), so a
-kill between their two files is refused by `genmodels.load`, and --resume rewrites checkpoint/ from resume/.
+A kill at any moment leaves a run that resumes consistently. resume/ is one unit, written and read by
+genmodels.checkpoint.save_training_state / load_training_state. checkpoint/ and best/ record the content
+hash of their weights in config.json (written last), so a kill between their two files is refused by
+`genmodels.load`, and --resume rewrites checkpoint/ from resume/.
 Evaluation, previews and saves draw from their own RNG, so a resumed run equals an uninterrupted one bit for bit.
 """
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import math
-import re
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,13 +30,14 @@ from torch import nn
 from tqdm import tqdm
 
 from genmodels import checkpoint as ckpt
-from genmodels.config import ConfigError, to_dict
-from genmodels.data import ImageData, load_data
+from genmodels.config import to_dict
+from genmodels.data import ImageData
 from genmodels.device import autocast, autocast_dtype, memory_format, pick_device
 from genmodels.live import LiveLog
+from genmodels.metrics.epoch import EpochFID
 from genmodels.objectives import Batch
 from genmodels.registry import get_family
-from genmodels.sampling import eval_mode, preview_grid, sample
+from genmodels.sampling import preview_grid
 
 from . import distributed
 from .config import RunConfig
@@ -52,8 +49,6 @@ RESUMABLE_CHANGES = ("epochs", "max_steps", "max_seconds", "device", "threads", 
 # No objective here reaches this on a healthy run (the largest, a VAE's reconstruction summed over a 64x64 RGB
 # image, starts near 1e4); beyond it the weights are blowing up, and the run would only end in NaN.
 LOSS_LIMIT = 1e6
-STATE = "state.json"
-STATE_TENSORS = re.compile(r"state(-\d+-[0-9a-f]+)?\.safetensors")  # state.safetensors: runs saved before issue 17
 
 
 class TrainingDiverged(RuntimeError):
@@ -109,15 +104,10 @@ class Trainer:
         self.best: dict | None = None  # {"epoch", "metric", "value"} of the lowest per-epoch FID
         self.live = LiveLog(self.out, cfg.live_every) if cfg.live_every and self.world.is_main else None
         self.clock = (time.perf_counter(), 0.0)  # (when fit began in this process, training seconds before it): set by fit
-        if cfg.fid_every and self.world.is_main:  # fail now, not after the first epoch
-            if cfg.fid_features == "classifier":
-                from genmodels.metrics.classifier import load_classifier
-
-                with self.own_rng():  # building it draws initial weights; a run without FID must train the same
-                    load_classifier(data.name)
-            elif len(self.heldout) < 2:
-                raise ConfigError(f"per-epoch FID needs at least 2 held-out images and {data.name} has "
-                                  f"{len(self.heldout)}: add images or set train.fid_every=0")
+        self.epoch_fid = None
+        if cfg.fid_every and self.world.is_main:
+            with self.own_rng():  # building a classifier draws initial weights; a run without FID must train the same
+                self.epoch_fid = EpochFID(data, run.model.image_shape, cfg.fid_features, cfg.fid_samples, self.device)
 
     # ---- setup -------------------------------------------------------------------------------
 
@@ -208,11 +198,9 @@ class Trainer:
 
     def evaluate_epoch(self, entry: dict, seconds: float) -> bool:
         """Add this epoch's FID to its history entry; keep the best epoch's generator in best/ (True when it is this one)."""
-        name, value = self.epoch_fid()
-        entry[name] = value
-        if self.run.train.fid_features == "classifier" and self.shipped.num_classes:
-            from genmodels.metrics import suite
-            entry["conditional_accuracy"] = suite.label_accuracy(self.shipped, self.data.name, self.run.train.fid_samples)
+        measured = self.epoch_fid(self.shipped)
+        entry.update(measured)
+        name, value = self.epoch_fid.name, measured[self.epoch_fid.name]
         if self.best is None or value < self.best["value"]:
             self.best = {"epoch": entry["epoch"], "metric": name, "value": value}
             ckpt.save(self.shipped, self.out / "best", self.run.family, data=self.data_record(),
@@ -220,33 +208,6 @@ class Trainer:
             ckpt.write_json(self.out / "best" / ckpt.HISTORY, {"epochs": self.history, "best": self.best})
             return True
         return False
-
-    def epoch_fid(self) -> tuple[str, float]:
-        """(metric name, value) for the shipped generator: classifier-feature FID or Inception FID."""
-        from genmodels.metrics import features, frechet, suite
-
-        cfg, model = self.run.train, self.shipped
-        if cfg.fid_features == "classifier":
-            return "classifier_fid", suite.classifier_fid(model, self.data.name, n=cfg.fid_samples)
-        extractor = features.get_extractor(str(self.device))
-        with eval_mode(model):
-            fake = extractor(sample(model, cfg.fid_samples, seed=0))
-        return "fid", frechet.fid_from_stats(*frechet.feature_stats(fake), *self.heldout_inception_stats)
-
-    @functools.cached_property
-    def heldout(self) -> ImageData:
-        """The held-out split, from the same data folder as the training split."""
-        m = self.run.model
-        return load_data(self.data.name, "test", m.image_size, m.channels, root=self.data.root)
-
-    @functools.cached_property
-    def heldout_inception_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mu, sigma) of Inception features of up to fid_samples held-out images, once per run."""
-        from genmodels.metrics import features, frechet
-
-        n = min(self.run.train.fid_samples, len(self.heldout))
-        images = self.heldout.images[features.subset(len(self.heldout), n)]
-        return frechet.feature_stats(features.get_extractor(str(self.device))(images))
 
     def write_history(self) -> None:
         ckpt.write_json(self.out / "checkpoint" / ckpt.HISTORY, {"epochs": self.history, "best": self.best})
@@ -387,39 +348,23 @@ class Trainer:
         return {"G": self.G, "G_ema": self.G_ema, "D": self.D, "opt_g": self.opt_g, "opt_d": self.opt_d}
 
     def save_resume_state(self) -> None:
-        tensors: dict[str, torch.Tensor] = {"rng.cpu": torch.get_rng_state()}
+        tensors, groups = ckpt.flatten_state(self.modules())
+        tensors["rng.cpu"] = torch.get_rng_state()
         if self.device.type == "cuda":
             tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
-        groups = {}
-        for name, obj in self.modules().items():
-            if obj is None:
-                continue
-            if isinstance(obj, torch.optim.Optimizer):
-                state = obj.state_dict()
-                groups[name] = state["param_groups"]
-                for pid, values in state["state"].items():
-                    for key, value in values.items():
-                        tensors[f"{name}.state.{pid}.{key}"] = torch.as_tensor(value)
-            else:
-                tensors.update({f"{name}.{k}": v for k, v in obj.state_dict().items()})
-        folder = self.out / "resume"
-        # A new file per save (a step can be saved twice: mid-epoch, then at the epoch's end); state.json names it.
-        name = f"state-{self.progress.step:08d}-{uuid.uuid4().hex[:8]}.safetensors"
-        ckpt.save_tensors(folder / name, tensors)
-        ckpt.write_json(folder / STATE, {"progress": vars(self.progress), "tensors": name,
-                                         "sha256": ckpt.content_hash(tensors), "param_groups": groups,
-                                         "history": self.history, "best": self.best, "run": self.run.to_dict()})
-        remove_unnamed_state(folder, name)
+        ckpt.save_training_state(self.out / "resume", self.progress.step, tensors, {
+            "progress": vars(self.progress), "param_groups": groups, "history": self.history, "best": self.best,
+            "run": self.run.to_dict()})
 
     def resume(self) -> bool:
         """Load resume/ if present. Returns whether there was anything to resume.
 
         Also clears what a kill can leave behind (temporaries, tensor files state.json does not name) and
         rewrites checkpoint/ from the resumed state, which repairs a checkpoint/ killed between its two files."""
-        folder = self.out / "resume"
-        if not (folder / STATE).exists():
+        loaded = ckpt.load_training_state(self.out / "resume", self.device, tidy=self.world.is_main)
+        if loaded is None:
             return False
-        meta = ckpt.read_json(folder / STATE)
+        tensors, meta = loaded
         saved, now = dict(meta["run"]), json.loads(json.dumps(self.run.to_dict()))  # tuples compare as lists
         differ = [(key, saved[key], now[key]) for key in ("dataset", "family") if saved[key] != now[key]]
         differ += [(f"{section}.{key}", saved[section].get(key), now[section].get(key))
@@ -429,26 +374,7 @@ class Trainer:
             said = "; ".join(f"{key} was {json.dumps(was)}, now {json.dumps(is_)}" for key, was, is_ in differ)
             raise ckpt.CheckpointError(f"the run in {self.out} was made with other settings ({said}). Resume with its "
                                        "settings, or start a new run in another --out.")
-        name = meta.get("tensors", "state.safetensors")
-        if not isinstance(name, str) or not STATE_TENSORS.fullmatch(name):
-            raise ckpt.CheckpointError(f"{folder / STATE} names no tensor file of this run ({json.dumps(name)})")
-        tensors = ckpt.load_tensors(folder / name, self.device)
-        if "sha256" in meta and ckpt.content_hash(tensors) != meta["sha256"]:
-            raise ckpt.CheckpointError(f"{folder / name} is damaged: it no longer matches the content hash {folder / STATE} "
-                                       f"recorded at step {meta['progress']['step']}. Start a new run in another --out.")
-        for obj_name, obj in self.modules().items():
-            if obj is None:
-                continue
-            prefix = f"{obj_name}."
-            part = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-            if isinstance(obj, torch.optim.Optimizer):
-                state: dict[int, dict] = {}
-                for key, value in part.items():
-                    _, pid, field = key.split(".", 2)
-                    state.setdefault(int(pid), {})[field] = value
-                obj.load_state_dict({"state": state, "param_groups": meta["param_groups"][obj_name]})
-            else:
-                obj.load_state_dict(part, strict=True)
+        ckpt.restore_state(self.modules(), tensors, meta["param_groups"])
         torch.set_rng_state(tensors["rng.cpu"].cpu())
         if "rng.cuda" in tensors and self.device.type == "cuda":
             torch.cuda.set_rng_state(tensors["rng.cuda"].cpu(), self.device)
@@ -458,9 +384,8 @@ class Trainer:
         self.saved_step = self.progress.step
         self.set_learning_rates(saved["train"])
         if self.world.is_main:
-            for sub in ("resume", "checkpoint", "best", "samples"):
+            for sub in ("checkpoint", "best", "samples"):
                 ckpt.remove_temporaries(self.out / sub)
-            remove_unnamed_state(folder, name)
             self.save_checkpoint()
             self.write_history()
         return True
@@ -475,9 +400,3 @@ class Trainer:
             for group in opt.param_groups if opt is not None else ():
                 group["lr"] = lr * cfg.lr_decay ** self.progress.epoch
 
-
-def remove_unnamed_state(folder: Path, name: str) -> None:
-    """Delete the resume tensor files other than `name`, the one state.json names."""
-    for old in folder.iterdir():
-        if old.name != name and STATE_TENSORS.fullmatch(old.name):
-            old.unlink()

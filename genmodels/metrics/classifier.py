@@ -22,14 +22,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checkpoint import CheckpointError, load_tensors, read_json, save_tensors, write_json
+from ..config import weights_root
 from ..data import load_data, parent_dataset
 
-WEIGHTS_ROOT = Path(__file__).resolve().parents[2] / "weights"
 FORMAT = "genmodels-classifier"
 
 
 def classifier_dir(dataset: str, root: str | Path | None = None) -> Path:
-    return Path(root or WEIGHTS_ROOT) / parent_dataset(dataset) / "classifier"
+    """weights/DATASET/classifier, under `root` or genmodels.config.weights_root()."""
+    return weights_root(root) / parent_dataset(dataset) / "classifier"
 
 
 @dataclass(frozen=True)

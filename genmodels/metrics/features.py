@@ -17,13 +17,13 @@ from typing import Callable
 import torch
 
 from ..checkpoint import CheckpointError, load_tensors, save_tensors
+from ..config import weights_root
 from ..data import load_data
 from ..device import pick_device
 from . import inception
 from .frechet import feature_stats
 
 CACHE_DIR = Path(os.environ.get("GENMODELS_CACHE", Path.home() / ".cache" / "genmodels")) / "stats"
-SHIPPED_DIR = Path(__file__).resolve().parents[2] / "weights"  # weights/DATASET/fid-stats-*.safetensors
 PRECISIONS = ("fp32", "fp16")
 
 
@@ -95,10 +95,12 @@ def cache_path(dataset: str, split: str, channels: int, image_size: int, n: int 
     return CACHE_DIR / f"{safe_name(dataset)}-{split}-{channels}x{image_size}-n{n or 'all'}-inception-{key}.safetensors"
 
 
-def shipped_path(dataset: str, split: str, channels: int, image_size: int, n: int | None, precision: str) -> Path:
-    """Where the repository ships a split's FID statistics (mu and sigma, without the features)."""
+def shipped_path(dataset: str, split: str, channels: int, image_size: int, n: int | None, precision: str,
+                 weights: str | Path | None = None) -> Path:
+    """Where the weights folder (genmodels.config.weights_root) ships a split's FID statistics (mu and sigma,
+    without the features): weights/DATASET/fid-stats-*.safetensors."""
     name = cache_path(dataset, split, channels, image_size, n, precision).name
-    return SHIPPED_DIR / safe_name(dataset) / f"fid-stats-{name}"
+    return weights_root(weights) / safe_name(dataset) / f"fid-stats-{name}"
 
 
 def pack_statistics(mu: torch.Tensor, sigma: torch.Tensor, n: int) -> dict[str, torch.Tensor]:

@@ -29,10 +29,9 @@ Progress = Callable[[int], None] | None
 
 def model_dataset(model) -> str:
     """The dataset a checkpoint was trained on, from its config.json."""
-    try:
-        return model.checkpoint["data"]["dataset"]
-    except (AttributeError, KeyError, TypeError):
-        raise ValueError("the model does not say which dataset it was trained on (load it with genmodels.checkpoint.load)") from None
+    if not getattr(model, "trained_on", None):
+        raise ValueError("the model does not say which dataset it was trained on (load it with genmodels.checkpoint.load)")
+    return model.trained_on
 
 
 def entry(value: float, protocol: str, started: float, **extra) -> dict:
@@ -61,19 +60,15 @@ def inception_features(model, n: int = 1000, ref_split: str = "test", seed: int 
     return {"fake": fake, "real": real, "dataset": dataset, "common": common}
 
 
-def fid_kid(model, n: int = 1000, ref_split: str = "test", seed: int = 0, extractor: InceptionExtractor | None = None,
-            progress: Progress = None, with_kid: bool = True, features: dict | None = None) -> dict:
-    """FID (Heusel et al. 2017) and KID (Binkowski et al. 2018) of n samples against a whole real split.
-
-    FID alone (with_kid=False) needs only the real split's mu and sigma, which the repository ships.
-    `features` reuses what inception_features already extracted."""
+def fid_kid(features: dict, with_kid: bool = True) -> dict:
+    """FID (Heusel et al. 2017) and KID (Binkowski et al. 2018) over what inception_features extracted: n samples
+    against a whole real split. FID alone (with_kid=False) needs only the real split's mu and sigma."""
     start = time.time()
-    features = features or inception_features(model, n, ref_split, seed, extractor, progress, with_kid)
     fake, real, dataset, common = features["fake"], features["real"], features["dataset"], features["common"]
     n, n_real = common["n"], common["n_real"]
     fid = fid_from_stats(*feature_stats(fake), real["mu"], real["sigma"])
     result = {"fid": entry(fid, f"FID (Heusel et al. 2017) of {n} samples against all {n_real} {dataset} "
-                                f"{ref_split} images; depends on n, compare only at equal n", start, **common)}
+                                f"{common['ref_split']} images; depends on n, compare only at equal n", start, **common)}
     if with_kid:
         subset_size = min(1000, n, n_real)
         kid_mean, kid_std = kid(fake, real["features"], subset_size=subset_size, seed=common["seed"])
@@ -230,7 +225,7 @@ class Evaluation:
 
     @functools.cached_property
     def inception(self) -> dict:
-        return fid_kid(self.model, with_kid=self.wants("kid"), features=self.features)
+        return fid_kid(self.features, with_kid=self.wants("kid"))
 
     @functools.cached_property
     def manifolds(self) -> dict:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -36,6 +37,15 @@ class Generator(nn.Module):
     Subclasses implement `forward(z, labels)` returning pre-tanh "logits" in image space; `generate`
     squashes them. Keeping the logits lets the VAE use a numerically stable Bernoulli likelihood.
     """
+
+    # Where a model loaded by genmodels.checkpoint.load came from; None for a model built in code (a trainer's).
+    checkpoint: dict | None = None      # its config.json: family, model config, the data and the training run
+    checkpoint_dir: Path | None = None  # the folder it was loaded from (metrics.json is written there)
+
+    @property
+    def trained_on(self) -> str | None:
+        """The dataset its checkpoint says it was trained on."""
+        return (self.checkpoint or {}).get("data", {}).get("dataset")
 
     def __init__(self, config: ModelConfig):
         super().__init__()

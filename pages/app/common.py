@@ -14,7 +14,7 @@ import streamlit as st
 import torch
 
 from genmodels import checkpoint as ckpt
-from genmodels.config import ConfigError
+from genmodels.config import WEIGHTS_ENV, ConfigError, weights_root
 from genmodels.data import DatasetUnavailable, load_data
 from genmodels.explore import LabelTextError
 from genmodels.metrics.classifier import load_classifier
@@ -25,7 +25,6 @@ from genmodels.uploads import UploadError
 
 log = logging.getLogger("genmodels.app")
 
-WEIGHTS_ENV = "GENMODELS_WEIGHTS"
 SWEEPS_ENV = "GENMODELS_SWEEPS"
 NOT_MODELS = {"classifier", "stats"}   # weights/<dataset>/ folders that hold helpers, not generators
 FIRST_DATASET = "mnist"                 # what a first visit opens on, with genmodels.models.SHOWCASE, when it ships
@@ -89,10 +88,6 @@ class Selection:
 
     def usable(self, dataset: str | None = None) -> list[Entry]:
         return [e for e in self.entries if e.error is None and (dataset is None or e.dataset == dataset)]
-
-
-def weights_root() -> Path:
-    return Path(os.environ.get(WEIGHTS_ENV, "weights"))
 
 
 def sweeps_root() -> Path:
