@@ -2,7 +2,11 @@
 nothing else in the code names it. LSGAN is the proof: it was added that way."""
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from genmodels.registry import family_names, get_family
@@ -39,3 +43,24 @@ def test_no_code_outside_the_models_names_a_family():
     named = [(shown, q) for shown, file in code_files() if not shown.startswith("bench/")
              for q in quoted if q in file.read_text(errors="replace")]
     assert named == [], f"family names outside genmodels/models/: {named}"
+
+
+def test_the_library_runs_outside_the_repository_on_the_weights_folder_it_is_given(tmp_path):
+    """genmodels computes no path from its own location: from a folder outside the repository, evaluate reads the
+    classifier from GENMODELS_WEIGHTS, and says where it looked when that folder has none."""
+    weights = tmp_path / "weights"
+    shutil.copytree(ROOT / "weights" / "mnist" / "cgan", weights / "mnist" / "cgan")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GENMODELS_DATA": str(ROOT / "data"), "GENMODELS_WEIGHTS": str(weights)}
+    command = [sys.executable, "-m", "genmodels.evaluate", "weights/mnist/cgan", "--n", "200", "--only",
+               "conditional_accuracy", "--device", "cpu"]
+    without = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert without.returncode == 0, without.stderr
+    skipped = json.loads((weights / "mnist" / "cgan" / "metrics.json").read_text())["skipped"]["classifier"]
+    assert str(weights / "mnist" / "classifier") in skipped, "the classifier was looked for in the folder given"
+
+    shutil.copytree(ROOT / "weights" / "mnist" / "classifier", weights / "mnist" / "classifier")
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads((weights / "mnist" / "cgan" / "metrics.json").read_text())
+    assert result["checkpoint"] == "weights/mnist/cgan", "recorded relative to the folder it ran in"
+    assert result["metrics"]["conditional_accuracy"]["value"] > 0.9
