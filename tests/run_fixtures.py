@@ -1,10 +1,19 @@
 """Helpers for the tests of runs started from the app: waiting generously and finding trainer processes."""
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
 WAIT = 240  # seconds: generous, the CPU is shared with background training
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def weights_without_models(folder: Path) -> Path:
+    """A weights folder holding no model, so a visitor's run is the only one, but the MNIST classifier, which the
+    run's per-epoch FID reads from the app's weights folder."""
+    shutil.copytree(ROOT / "weights" / "mnist" / "classifier", folder / "mnist" / "classifier")
+    return folder
 
 
 def wait_for(what, timeout: float = WAIT, every: float = 0.5):

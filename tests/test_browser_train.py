@@ -15,7 +15,7 @@ import pytest
 
 from app_fixtures import CHROMEDRIVER, CHROMIUM, chrome, free_port, start_server, stop_server, wait_idle
 from genmodels import runs as rm
-from run_fixtures import WAIT, trainer_processes
+from run_fixtures import WAIT, trainer_processes, weights_without_models
 
 if not (CHROMIUM and CHROMEDRIVER):
     message = "the browser test needs Debian's chromium and chromium-driver: run `make setup`"
@@ -31,11 +31,11 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 @pytest.fixture
 def server(tmp_path, monkeypatch):
-    """The app on a free port with its own runs folder and no shipped weights: a visitor's run is the only model."""
+    """The app on a free port with its own runs folder and no shipped model: a visitor's run is the only one."""
     root = tmp_path / "runs"
     monkeypatch.setenv(rm.ROOT_ENV, str(root))
     port = free_port()
-    proc = start_server(tmp_path / "no-weights", port, tmp_path / "streamlit.log")
+    proc = start_server(weights_without_models(tmp_path / "weights"), port, tmp_path / "streamlit.log")
     yield f"http://127.0.0.1:{port}", root
     stop_server(proc)
     for pid in trainer_processes(root):

@@ -4,7 +4,6 @@ the Sample page."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
 from pathlib import Path
@@ -13,20 +12,16 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from genmodels import runs as rm
-from run_fixtures import WAIT, trainer_processes
+from run_fixtures import WAIT, trainer_processes, weights_without_models
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "pages" / "app" / "main.py")
+APP = str(Path(__file__).resolve().parents[1] / "pages" / "app" / "main.py")
 
 
 @pytest.fixture
 def runs_root(tmp_path, monkeypatch):
     monkeypatch.setattr(rm, "CHECKPOINT_MINUTES", 0.05)  # AppTest runs the page in this process: 3 s checkpoints
     monkeypatch.setenv(rm.ROOT_ENV, str(tmp_path / "runs"))
-    # No model but the visitor's run; the MNIST classifier, which the run's per-epoch FID reads from the same folder.
-    weights = tmp_path / "weights"
-    shutil.copytree(ROOT / "weights" / "mnist" / "classifier", weights / "mnist" / "classifier")
-    monkeypatch.setenv("GENMODELS_WEIGHTS", str(weights))
+    monkeypatch.setenv("GENMODELS_WEIGHTS", str(weights_without_models(tmp_path / "weights")))
     yield tmp_path / "runs"
     for pid in trainer_processes(tmp_path / "runs"):
         os.kill(pid, signal.SIGKILL)
