@@ -15,7 +15,6 @@ from ..config import ConfigError
 from ..data import ImageData, load_data
 from ..sampling import eval_mode, sample
 from . import features, frechet, suite
-from .classifier import load_classifier
 
 
 class EpochFID:
@@ -24,7 +23,7 @@ class EpochFID:
         self.data, self.image_shape, self.kind, self.n, self.device = data, image_shape, kind, n, str(device)
         self.name = "classifier_fid" if kind == "classifier" else "fid"
         if kind == "classifier":
-            load_classifier(data.name)
+            suite.cached_classifier(data.name, self.device)  # the one the epochs' measurements then use
         elif len(self.heldout) < 2:
             raise ConfigError(f"per-epoch FID needs at least 2 held-out images and {data.name} has "
                               f"{len(self.heldout)}: add images or set train.fid_every=0")
