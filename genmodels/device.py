@@ -18,6 +18,12 @@ def pick_device(preferred: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def tensor_device(device: str | torch.device) -> str:
+    """The name tensors on `device` report ("cuda" -> "cuda:0", "cpu:0" -> "cpu"): caches keyed by device
+    then hold one entry whether the caller named the device or read it off a model's parameters."""
+    return str(torch.empty(0, device=device).device)
+
+
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
     """The autocast dtype for training; None means full fp32.
 

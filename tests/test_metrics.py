@@ -19,6 +19,7 @@ from skimage.metrics import mean_squared_error, structural_similarity
 from genmodels import checkpoint as ckpt
 from genmodels.checkpoint import CheckpointError
 from genmodels.data import load_data, to_float
+from genmodels.device import pick_device
 from genmodels.metrics import (feature_stats, fid_from_features, fid_from_stats, kid, load_classifier, mse,
                                nearest_neighbours, project, ssim)
 from genmodels.metrics import features as feat
@@ -259,6 +260,16 @@ def test_shipped_classifier_accuracy_on_heldout_data(dataset, floor):
     assert acc > floor
     assert acc == pytest.approx(clf.metrics["accuracy"]["value"], abs=1e-6)  # the recorded number is this one
     assert clf.features(to_float(test.images[:3])).shape == (3, clf.feature_dim)
+
+
+def test_a_device_spelt_two_ways_loads_the_networks_once():
+    """The trainer names its device ("cuda"), the measurements read it off a model's parameters ("cuda:0"):
+    both spellings must reach one cached network, not two. On the CPU the two spellings are "cpu:0" and "cpu"."""
+    from genmodels.metrics import suite
+
+    assert suite.cached_classifier("mnist", "cpu:0") is suite.cached_classifier("mnist", torch.device("cpu"))
+    assert feat.get_extractor(torch.device("cpu", 0)) is feat.get_extractor("cpu")
+    assert feat.get_extractor() is feat.get_extractor(str(pick_device()))  # None: the default device
 
 
 def test_missing_classifier_is_a_clear_error(tmp_path):

@@ -19,7 +19,7 @@ import torch
 from ..checkpoint import CheckpointError, load_tensors, save_tensors
 from ..config import weights_root
 from ..data import load_data
-from ..device import pick_device
+from ..device import pick_device, tensor_device
 from . import inception
 from .frechet import feature_stats
 
@@ -79,9 +79,14 @@ class InceptionExtractor:
             torch.set_num_threads(threads)
 
 
+def get_extractor(device: str | torch.device | None = None, precision: str = "fp32") -> InceptionExtractor:
+    """One extractor per (device, precision) and process, however the device is spelt (None: the default
+    device): building it reads the 87 MB weight file."""
+    return loaded_extractor(tensor_device(pick_device(device)), precision)
+
+
 @functools.cache
-def get_extractor(device: str | None = None, precision: str = "fp32") -> InceptionExtractor:
-    """One extractor per (device, precision) and process: building it reads the 87 MB weight file."""
+def loaded_extractor(device: str, precision: str) -> InceptionExtractor:
     return InceptionExtractor(device, precision)
 
 

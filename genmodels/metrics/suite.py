@@ -18,6 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..data import load_data, to_float
+from ..device import tensor_device
 from ..sampling import eval_mode, sample
 from . import image, manifold, memorisation, projection
 from .classifier import load_classifier
@@ -129,8 +130,13 @@ def reconstruction(model, n: int = 100, seed: int = 0, steps: int = 200, restart
     }
 
 
+def cached_classifier(dataset: str, device: str | torch.device):
+    """The dataset's classifier, loaded once per process and device, however the device is spelt."""
+    return loaded_classifier(dataset, tensor_device(device))
+
+
 @functools.cache
-def cached_classifier(dataset: str, device: str):
+def loaded_classifier(dataset: str, device: str):
     return load_classifier(dataset, device)
 
 
