@@ -67,15 +67,18 @@ def test_checkpoint_is_small_complete_and_records_how_it_was_trained(shipped):
 def test_metrics_have_their_protocol_and_appear_in_the_readme(shipped):
     key, model = shipped
     metrics = json.loads((WEIGHTS / key / ckpt.METRICS).read_text())["metrics"]
-    expected = {"fid", "kid", "ssim", "mse", "nn_distance", "classifier_fid"}
+    expected = {"fid", "kid", "precision", "recall", "ssim", "mse", "nn_distance", "classifier_fid"}
     if model.num_classes:
         expected.add("conditional_accuracy")
     assert expected <= set(metrics)
     assert all(m["protocol"] and m["seconds"] >= 0 for m in metrics.values())
-    assert metrics["fid"]["n"] == 10_000 and metrics["fid"]["ref_split"] == "test"  # the published protocol
+    for name in ("fid", "precision", "recall"):  # the published protocols: 10,000 samples against the test set
+        assert metrics[name]["n"] == 10_000 and metrics[name]["ref_split"] == "test", name
+    assert metrics["precision"]["k"] == metrics["recall"]["k"] == 3  # Kynkaanniemi et al. 2019
     row = next((line for line in README.splitlines() if line.startswith(f"| `{key}` |")), None)
     assert row is not None, f"no README row for {key}"
     assert f"{metrics['fid']['value']:.1f}" in row and f"{metrics['ssim']['value']:.3f}" in row
+    assert f"| {metrics['precision']['value']:.2f} / {metrics['recall']['value']:.2f} |" in row
 
 
 # The bars of the full-MNIST models (FID-10k against the official test set), from published numbers: Dai & Wipf
