@@ -23,7 +23,7 @@ from genmodels.device import pick_device
 from genmodels.metrics import (feature_stats, fid_from_features, fid_from_stats, kid, load_classifier, mse,
                                nearest_neighbours, project, ssim)
 from genmodels.metrics import features as feat
-from genmodels.metrics import inception
+from genmodels.metrics import inception, suite
 from genmodels.metrics.classifier import accuracy
 from genmodels.metrics.frechet import mmd2_unbiased
 
@@ -265,8 +265,6 @@ def test_shipped_classifier_accuracy_on_heldout_data(dataset, floor):
 def test_a_device_spelt_two_ways_loads_the_networks_once():
     """The trainer names its device ("cuda"), the measurements read it off a model's parameters ("cuda:0"):
     both spellings must reach one cached network, not two. On the CPU the two spellings are "cpu:0" and "cpu"."""
-    from genmodels.metrics import suite
-
     assert suite.cached_classifier("mnist", "cpu:0") is suite.cached_classifier("mnist", torch.device("cpu"))
     assert feat.get_extractor(torch.device("cpu", 0)) is feat.get_extractor("cpu")
     assert feat.get_extractor() is feat.get_extractor(str(pick_device()))  # None: the default device

@@ -399,4 +399,3 @@ class Trainer:
         for opt, lr in ((self.opt_g, cfg.lr), (self.opt_d, cfg.lr_d or cfg.lr)):
             for group in opt.param_groups if opt is not None else ():
                 group["lr"] = lr * cfg.lr_decay ** self.progress.epoch
-
