@@ -1,7 +1,8 @@
 """The FID a training run measures after each epoch, to draw its curve and keep its best epoch.
 
-"classifier": the FID formula over the dataset's shipped classifier's features (seconds on a CPU), with the
-conditional accuracy of conditional models. "inception": Inception FID against up to n held-out images of the
+"classifier": the FID formula over the dataset's shipped classifier's features (seconds on a CPU), against the
+training split, with the conditional accuracy of conditional models. The best epoch is chosen on the training images,
+never on the test split, which is kept for the one number that ships (DESIGN.md: choose on validation, report on test). "inception": Inception FID against up to n held-out images of the
 run's own data folder, their statistics computed once per run.
 """
 from __future__ import annotations
@@ -31,7 +32,7 @@ class EpochFID:
     def __call__(self, model: nn.Module) -> dict[str, float]:
         """{self.name: value} for the generator (in eval mode, restored), plus conditional_accuracy where measured."""
         if self.kind == "classifier":
-            result = {self.name: suite.classifier_fid(model, self.data.name, n=self.n)}
+            result = {self.name: suite.classifier_fid(model, self.data.name, n=self.n, ref_split="train")}
             if model.num_classes:
                 result["conditional_accuracy"] = suite.label_accuracy(model, self.data.name, self.n)
             return result
