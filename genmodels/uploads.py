@@ -37,10 +37,29 @@ UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4:
            8: Image.Transpose.ROTATE_90}
 NUMERIC_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")  # integer and float pixels, rescaled to 0-255
 REDUCIBLE = ("L", "LA", "La", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "I", "F")
+# A shape is fitted into the model's box whatever its size, so a dot would become a solid disc filling it: content
+# whose longer side spans less than this share of the image's longer side (or under MIN_SIDE pixels) is refused. A
+# digit in MNIST spans 20 of 28 pixels; a dot of the Draw page's pen spans 22 of its 280.
+MIN_SPAN, MIN_SIDE = 1 / 8, 3
+# Content covering more than this share of the image leaves no background around a shape: a frame around the
+# picture (taken for the background, its inside for the shape) or ink over all of it, which would fill the box.
+MAX_FILL = 0.9
 
 
 class UploadError(ValueError):
     """The upload cannot be used; the message says why in words a user understands."""
+
+
+class NothingToRead(UploadError):
+    """The image decodes but no shape stands out from its background."""
+
+
+class NoBackground(UploadError):
+    """Almost all of the image stands out from its edges: there is no background around a shape."""
+
+
+class TooSmall(UploadError):
+    """The shape is too small to read: fitted into the box it would be a blown-up blob."""
 
 
 @dataclass
@@ -157,11 +176,20 @@ def centre_digit(gray: np.ndarray, size: int, box: int, by_mass: bool) -> tuple[
     content = np.clip(gray - background, 0, None)
     peak = content.max()
     if peak < 16:
-        raise UploadError("the image looks blank: no shape stands out from its background")
+        raise NothingToRead("the image looks blank: no shape stands out from its background")
     content *= 255.0 / peak
-    rows, cols = np.nonzero(content > 0.1 * 255)
+    ink = content > 0.1 * 255
+    if ink.mean() > MAX_FILL:
+        raise NoBackground(f"{ink.mean():.0%} of the image stands out from its edges, so no background shows around "
+                           "a shape (a frame around the picture, or ink over all of it?). Crop it to the shape, with "
+                           "some background around it")
+    rows, cols = np.nonzero(ink)
     crop = content[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
     h, w = crop.shape
+    if max(h, w) < max(MIN_SIDE, MIN_SPAN * max(gray.shape)):
+        raise TooSmall(f"the shape is too small to read: it spans {w}x{h} of the image's {gray.shape[1]}x"
+                       f"{gray.shape[0]} pixels, and fitting it into the {box}-pixel box would blow it up into a blob. "
+                       "Draw it larger, or crop the image closer around it")
     scale = box / max(h, w)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
     fitted = np.asarray(Image.fromarray(crop.astype(np.float32), "F").resize((new_w, new_h), Image.LANCZOS))

@@ -282,3 +282,38 @@ def test_big_images_are_decoded_reduced():
     assert any("reduced to 900x900" in n for n in prepared.notes)
     assert prepared.image[0, 0, 14, 14] == 1 and prepared.image[0, 0, 0, 0] == -1
     assert MAX_PIXELS >= 6300 * 6300
+
+
+def page(side: int = 280, ink: tuple | None = None, dot: tuple | None = None, frame: bool = False) -> Image.Image:
+    """A white page, dark ink on it: a disc in the box `ink` (x0, y0, x1, y1), one pixel at `dot`, or a
+    one-pixel-wide frame around the edge."""
+    from PIL import ImageDraw
+
+    im = Image.new("L", (side, side), 255)
+    draw = ImageDraw.Draw(im)
+    if ink:
+        draw.ellipse(ink, fill=0)
+    if dot:
+        im.putpixel(dot, 0)
+    if frame:
+        draw.rectangle((0, 0, side - 1, side - 1), outline=0)
+    return im
+
+
+# Found by fault injection (issue 27): each became a solid 20x20 square, 400 of the 784 pixels, in the model input.
+@pytest.mark.parametrize("image, refusal", [
+    (page(dot=(140, 140)), "too small to read: it spans 1x1 of the image's 280x280 pixels.*Draw it larger"),
+    (page(28, dot=(14, 14)), "too small to read: it spans 1x1 of the image's 28x28"),
+    (page(ink=(129, 129, 151, 151)), "too small to read: it spans 23x23"),  # a tap with the Draw page's 22 px pen
+    (page(frame=True), "no background shows around a shape .*a frame around the picture"),
+])
+def test_a_dot_or_a_frame_is_refused_not_blown_up_to_fill_the_box(image, refusal):
+    for shape, dataset in TARGETS[:2]:
+        with pytest.raises(UploadError, match=refusal):
+            prepare_upload(encode(image, "PNG"), shape, dataset)
+
+
+def test_a_small_but_readable_shape_is_still_fitted():
+    # The smallest span taken: an eighth of the page, dark on white, fitted into MNIST's 20-pixel box.
+    x = prepare_upload(encode(page(ink=(122, 122, 157, 157)), "PNG"), (1, 28, 28), "mnist").image
+    assert x[0, 0, 14, 14] == 1 and x[0, 0, 0, 0] == -1
