@@ -107,6 +107,10 @@ def number(value, what: str) -> float:
         x = float(value)
     except ValueError:
         raise RunRequestError(f"{what} must be a number, got {value!r}") from None
+    except OverflowError:  # an int past float's range (about 1.8e308); its repr could run to thousands of digits
+        digits = int(abs(value).bit_length() * math.log10(2)) + 1
+        raise RunRequestError(f"{what} must be a number of a usable size, got an integer of about {digits} digits") \
+            from None
     if math.isnan(x):
         raise RunRequestError(f"{what} must be a number, got {value!r}")
     return x

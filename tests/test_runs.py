@@ -106,6 +106,7 @@ def test_budgets_settings_and_threads_are_clamped_on_the_server(request_, note):
 @pytest.mark.parametrize("request_, message", [
     (rm.Request("mnist", "dcgan", settings={"model.width": "../../etc/passwd"}), "width must be a number"),
     (rm.Request("mnist", "dcgan", settings={"train.lr": "nan"}), "learning rate must be a number"),
+    (rm.Request("mnist", "dcgan", settings={"model.latent_dim": 10**400}), "z size must be .* about 401 digits"),
     (rm.Request("mnist", "dcgan", settings={"train.checkpoint_dir": 1}), "is not a setting of dcgan"),
     (rm.Request("mnist", "gan", settings={"model.width": 32}), "is not a setting of gan"),
     (rm.Request("folder:/etc", "dcgan"), "dataset must be one of"),
