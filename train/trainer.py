@@ -22,7 +22,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -33,7 +33,7 @@ from genmodels import checkpoint as ckpt
 from genmodels.config import to_dict
 from genmodels.data import ImageData
 from genmodels.device import autocast, autocast_dtype, memory_format, pick_device
-from genmodels.live import LiveLog
+from genmodels.live import FRAMES, LIVE, LiveLog
 from genmodels.metrics.epoch import EpochFID
 from genmodels.objectives import Batch
 from genmodels.registry import get_family
@@ -62,6 +62,10 @@ class Progress:
     step: int = 0             # iterations done in all
     images_seen: int = 0
     seconds: float = 0.0      # training wall time up to the last checkpoint
+    # Each logged loss summed over the current epoch's batches so far, and how many batches logged it: saved with
+    # the rest, so a resumed epoch's mean in history.json covers its batches from before the resume too.
+    loss_sums: dict[str, float] = field(default_factory=dict)
+    loss_counts: dict[str, int] = field(default_factory=dict)
 
 
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
@@ -140,8 +144,9 @@ class Trainer:
             self.write_live()  # the grid before this process trains: noise, or where a resumed run stopped
         while p.epoch < cfg.epochs and not self.budget_spent():
             batches = epoch_batches(len(self.data), cfg.batch_size, cfg.seed, p.epoch)
-            sums: dict[str, float] = {}
-            counts: dict[str, int] = {}
+            if p.batch_in_epoch == 0:  # a new epoch; mid-epoch, the sums go on from where the resumed run left them
+                p.loss_sums, p.loss_counts = {}, {}
+            sums, counts = p.loss_sums, p.loss_counts
             epoch_start, epoch_images = time.perf_counter(), 0
             bar = tqdm(total=len(batches), initial=p.batch_in_epoch, desc=f"epoch {p.epoch + 1}/{cfg.epochs}",
                        unit="batch", disable=None if self.world.is_main else True, file=sys.stderr, dynamic_ncols=True)
@@ -178,7 +183,7 @@ class Trainer:
                      "images_seen": p.images_seen, "seconds": round(seconds, 1),
                      "images_per_sec": round(epoch_images / max(time.perf_counter() - epoch_start, 1e-9), 1),
                      **{k: sums[k] / counts[k] for k in sums}}
-            self.history.append(entry)
+            self.record(entry)
             last = p.epoch >= cfg.epochs or self.budget_spent()
             if self.world.is_main:
                 with self.own_rng():
@@ -195,6 +200,16 @@ class Trainer:
         if self.live is not None and self.live.last_step != p.step:
             self.write_live()  # the end of the run, when the last line was written before it
         return self.out / "checkpoint"
+
+    def record(self, entry: dict) -> None:
+        """Add an epoch's entry to the history. An entry for part of the same epoch (written where an earlier
+        process's budget ran out mid-epoch) is replaced: the new one covers its batches too."""
+        last = self.history[-1] if self.history else None
+        partial = last is not None and isinstance(last["epoch"], float)
+        if partial and math.floor(last["epoch"]) == math.ceil(entry["epoch"]) - 1:
+            self.history[-1] = entry
+        else:
+            self.history.append(entry)
 
     def evaluate_epoch(self, entry: dict, seconds: float) -> bool:
         """Add this epoch's FID to its history entry; keep the best epoch's generator in best/ (True when it is this one)."""
@@ -384,7 +399,7 @@ class Trainer:
         self.saved_step = self.progress.step
         self.set_learning_rates(saved["train"])
         if self.world.is_main:
-            for sub in ("checkpoint", "best", "samples"):
+            for sub in ("checkpoint", "best", "samples", LIVE, f"{LIVE}/{FRAMES}"):
                 ckpt.remove_temporaries(self.out / sub)
             self.save_checkpoint()
             self.write_history()
