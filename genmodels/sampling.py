@@ -49,11 +49,12 @@ PREVIEW_SEED = 1234
 
 
 def preview_grid(model, n: int = 64, seed: int = PREVIEW_SEED) -> Image.Image:
-    """A checkpoint's preview.png: n seeded samples in eval mode; a conditional model's classes cycle,
-    so each column of the grid holds one class."""
+    """A checkpoint's preview.png: about n seeded samples in eval mode, in whole rows of 8; a conditional model's
+    classes cycle, so each column of the grid holds one class and each row all of them (60 for ten classes)."""
+    per_row = model.num_classes or 8
     with eval_mode(model):
-        images = sample(model, n, seed=seed)
-    return grid(images, nrow=model.num_classes or 8)
+        images = sample(model, per_row * max(1, n // per_row), seed=seed)
+    return grid(images, nrow=per_row)
 
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

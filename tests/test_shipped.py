@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from genmodels import checkpoint as ckpt
 from genmodels.metrics.classifier import load_classifier
 from genmodels.registry import family_names, get_family
-from genmodels.sampling import sample
+from genmodels.sampling import preview_grid, sample
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT / "weights"
@@ -62,6 +64,19 @@ def test_checkpoint_is_small_complete_and_records_how_it_was_trained(shipped):
     assert data["dataset"] == key.split("/")[0] and data["subset"] is False and data["size"] == 60_000
     epochs = json.loads((folder / ckpt.HISTORY).read_text())["epochs"]
     assert all(e["classifier_fid"] > 0 for e in epochs)  # every epoch has its curve point
+
+
+def test_the_preview_is_the_shipped_weights_in_whole_rows(shipped):
+    # preview.png is preview_grid of these weights; a conditional model's grid holds each class once a row, and
+    # every row is full (64 samples in rows of ten left a ragged row of four).
+    key, model = shipped
+    drawn = np.asarray(preview_grid(model).convert("L"))
+    assert (drawn == np.asarray(Image.open(WEIGHTS / key / "preview.png").convert("L"))).all()
+    side = model.image_shape[-1] + 2  # make_grid's padding of 2
+    rows, cols = (drawn.shape[0] - 2) // side, (drawn.shape[1] - 2) // side
+    assert cols == (model.num_classes or 8)
+    cells = [drawn[2 + r * side: r * side + side, 2 + c * side: c * side + side] for r in range(rows) for c in range(cols)]
+    assert all(cell.min() < 255 for cell in cells), "no empty cell (all padding white): every row is whole"
 
 
 def test_metrics_have_their_protocol_and_appear_in_the_readme(shipped):
