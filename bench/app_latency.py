@@ -24,17 +24,16 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repository's packages
 
-from app_fixtures import (build_weights, chrome, free_port, image_sources, start_server, stop_server,  # noqa: E402
-                          wait_for_images, wait_idle)
-from explorer_fixtures import DATASET, FRAME, build_checkpoints, choose_model, explorer_stats, wait_drawn  # noqa: E402
 from genmodels import checkpoint as ckpt  # noqa: E402
 from genmodels.export import onnx_file  # noqa: E402
 from genmodels.registry import family_names, get_family  # noqa: E402
 from genmodels.sampling import latents  # noqa: E402
+from pages.app.browser import (FRAME, choose_model, chrome, explorer_stats, free_port, image_sources,  # noqa: E402
+                               start_server, stop_server, wait_drawn, wait_for_images, wait_idle)
 from pages.components.explorer import MODELS  # noqa: E402
+from train.fixtures import DATASET, build_checkpoints, build_weights  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:

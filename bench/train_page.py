@@ -27,13 +27,11 @@ from pathlib import Path
 
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repository's packages
 
-from app_fixtures import chrome, free_port, start_server, stop_server, wait_idle  # noqa: E402
-from run_fixtures import wait_for  # noqa: E402
 from genmodels import live  # noqa: E402
 from genmodels import runs as rm  # noqa: E402
+from pages.app.browser import chrome, free_port, start_server, stop_server, wait_for, wait_idle  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,11 +1,9 @@
-"""Helpers for the tests of runs started from the app: waiting generously and finding trainer processes."""
+"""Helpers for the tests of runs started from the app: a weights folder without models, and the trainer processes."""
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
-WAIT = 240  # seconds: generous, the CPU is shared with background training
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -14,16 +12,6 @@ def weights_without_models(folder: Path) -> Path:
     run's per-epoch FID reads from the app's weights folder."""
     shutil.copytree(ROOT / "weights" / "mnist" / "classifier", folder / "mnist" / "classifier")
     return folder
-
-
-def wait_for(what, timeout: float = WAIT, every: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = what()
-        if value:
-            return value
-        time.sleep(every)
-    raise TimeoutError(f"waited {timeout} s")
 
 
 def trainer_processes(root: Path) -> list[int]:

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from app_fixtures import (CHROMEDRIVER, CHROMIUM, chrome, digit_png, free_port, image_sources, running_app,
-                          start_server, stop_server, stroke, wait_for_images, wait_idle)
 from app_fixtures import sweeps_dir, weights_dir  # noqa: F401  (fixtures)
+from pages.app.browser import (CHROMEDRIVER, CHROMIUM, chrome, free_port, image_sources, running_app, start_server,
+                               stop_server, stroke, wait_for_images, wait_idle)
+from train.fixtures import digit_png
 
 # Each page's URL and a title it shows, as a visitor reads them.
 PAGE_TITLES = {"": "Model zoo", "sample": "Sample", "latent": "Latent explorer",

@@ -18,9 +18,10 @@ import pytest
 import torch
 from PIL import Image
 
-from app_fixtures import CHROMEDRIVER, CHROMIUM, chrome, free_port, start_server, stop_server, wait_idle
-from explorer_fixtures import (DATASET, FRAME, choose_model, every_family, explorer_stats, in_explorer,  # noqa: F401
-                               wait_drawn)  # (every_family: a fixture)
+from explorer_fixtures import every_family  # noqa: F401  (fixture)
+from pages.app.browser import (CHROMEDRIVER, CHROMIUM, FRAME, chrome, choose_model, explorer_stats, free_port,
+                               in_explorer, start_server, stop_server, wait_drawn, wait_idle)
+from train.fixtures import DATASET
 
 if not (CHROMIUM and CHROMEDRIVER):
     message = "the browser test needs Debian's chromium and chromium-driver: run `make setup`"

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from app_fixtures import CHROMEDRIVER, CHROMIUM, chrome, free_port, start_server, stop_server, wait_idle
 from genmodels import runs as rm
-from run_fixtures import WAIT, trainer_processes, weights_without_models
+from pages.app.browser import CHROMEDRIVER, CHROMIUM, WAIT, chrome, free_port, start_server, stop_server, wait_idle
+from run_fixtures import trainer_processes, weights_without_models
 
 if not (CHROMIUM and CHROMEDRIVER):
     message = "the browser test needs Debian's chromium and chromium-driver: run `make setup`"

@@ -10,7 +10,8 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 import pages.components.explorer as explorer
-from explorer_fixtures import DATASET, every_family  # noqa: F401  (fixture)
+from explorer_fixtures import every_family  # noqa: F401  (fixture)
+from train.fixtures import DATASET
 from genmodels.export import ExportError
 
 APP = str(Path(__file__).resolve().parents[1] / "pages" / "app" / "main.py")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from app_fixtures import free_port, stop_server
+from pages.app.browser import free_port, stop_server
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / ".streamlit" / "config.toml"

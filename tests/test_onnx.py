@@ -12,7 +12,8 @@ import onnxruntime
 import pytest
 import torch
 
-from explorer_fixtures import DATASET, every_family  # noqa: F401  (fixture)
+from explorer_fixtures import every_family  # noqa: F401  (fixture)
+from train.fixtures import DATASET
 from genmodels import checkpoint as ckpt
 from genmodels.export import input_names, ndtr64, ndtri64, onnx_file, prune, searchsorted
 from genmodels.registry import family_names

@@ -14,7 +14,8 @@ from genmodels import checkpoint as ckpt
 from genmodels import live
 from genmodels import runs as rm
 from genmodels.data import load_data
-from run_fixtures import trainer_processes, wait_for
+from pages.app.browser import wait_for
+from run_fixtures import trainer_processes
 from train.config import resolve_config
 from train.trainer import Trainer
 

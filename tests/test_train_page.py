@@ -12,7 +12,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from genmodels import runs as rm
-from run_fixtures import WAIT, trainer_processes, weights_without_models
+from pages.app.browser import WAIT
+from run_fixtures import trainer_processes, weights_without_models
 
 APP = str(Path(__file__).resolve().parents[1] / "pages" / "app" / "main.py")
 

@@ -14,10 +14,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path.insert(0, str(REPO))  # run as a script: the repository's packages
 
-from app_fixtures import digit_png, image_sources, running_app, stroke, wait_for_images, wait_idle  # noqa: E402
-from explorer_fixtures import FRAME, explorer_stats, wait_drawn  # noqa: E402
+from pages.app.browser import (FRAME, explorer_stats, image_sources, running_app, stroke, wait_drawn,  # noqa: E402
+                               wait_for_images, wait_idle)
+from train.fixtures import digit_png  # noqa: E402
 
 # A "2" as a hand draws it: the hook and the diagonal in one stroke, then the base.
 TWO = [[(-60, -50), (-40, -85), (0, -100), (40, -85), (55, -50), (35, -10), (-10, 40), (-60, 85)],
