@@ -186,7 +186,7 @@ def main() -> int:
     model_dir = weights / "mnist" / "dcgan"  # the app's first-visit model, which the pages below show
     if not (model_dir / "config.json").is_file():
         print(f"no {model_dir}: training short mnist-5k checkpoints in {tmp}", file=sys.stderr)
-        weights = build_weights(tmp)
+        weights = build_weights(tmp, ("vae", "dcgan", "cgan"))  # as the app tests: every kind of page
         model_dir = weights / "mnist-5k" / "dcgan"
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(f"model {model_dir}; torch threads {torch.get_num_threads()}; devices {', '.join(devices)}")

@@ -18,10 +18,12 @@ from train.fixtures import build_weights
 # Nothing in the tests may reach the network: a hub id typed in the sidebar must fail locally.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+FAMILIES = ("vae", "dcgan", "cgan")  # an encoder, the first-visit GAN, a conditional GAN: every kind of page
+
 
 @pytest.fixture(scope="session")
 def weights_dir(tmp_path_factory) -> Path:
-    return build_weights(tmp_path_factory.getbasetemp() / "app_weights")
+    return build_weights(tmp_path_factory.getbasetemp() / "app_weights", FAMILIES)
 
 
 # Two tiny trials: one trains, one diverges (lr 1e30) and is recorded as failed.

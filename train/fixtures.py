@@ -1,8 +1,9 @@
 """Few-step checkpoints and a real digit to upload, for the tests, the benchmarks and the screenshot script.
 
 Checkpoints made in seconds, not models to look at: a few training steps on the 5,000-digit MNIST subset
-(`build_weights`), or every family's default architecture with its own seeded initialisation (`build_checkpoints`),
-each saved as the trainer saves it. Each build is cached per process and root, so two callers do not train twice.
+(`build_weights`, of the families its caller picks), or every family's default architecture with its own seeded
+initialisation (`build_checkpoints`), each saved as the trainer saves it. Each build is cached per process and
+arguments, so two callers do not train twice.
 """
 from __future__ import annotations
 
@@ -12,33 +13,34 @@ import shutil
 from pathlib import Path
 
 DATASET = "mnist-5k"
-FAMILIES = ("vae", "dcgan", "cgan")  # one encoder family, one unconditional GAN, one conditional GAN
 STEPS = 6
 
 
 @functools.cache
-def build_weights(root: Path) -> Path:
-    """ROOT/weights/mnist-5k/{vae,dcgan,cgan}/ trained STEPS steps each, the DCGAN with a metrics.json, and the
-    shipped MNIST classifier; returns ROOT/weights."""
+def build_weights(root: Path, families: tuple[str, ...]) -> Path:
+    """ROOT/weights/mnist-5k/FAMILY/ for each of `families`, trained STEPS steps, and the shipped MNIST classifier;
+    returns ROOT/weights. The family a first visit opens on (genmodels.models.SHOWCASE) gets a metrics.json."""
     from genmodels import checkpoint as ckpt
     from genmodels.data import load_data
     from genmodels.metrics.classifier import classifier_dir
+    from genmodels.models import SHOWCASE
     from train.config import resolve_config
     from train.trainer import Trainer
 
     data = load_data(DATASET, "train")
-    for family in FAMILIES:
+    for family in families:
         run = resolve_config(DATASET, family, [f"train.max_steps={STEPS}", "train.batch_size=32", "train.threads=2"],
                              num_classes=data.num_classes)
         out = Trainer(run, data, root / "runs" / family).fit()
         shutil.copytree(out, root / "weights" / DATASET / family)
     # A measured-metrics file in the format the metrics job writes, so the zoo and the table have numbers.
-    ckpt.write_json(root / "weights" / DATASET / "dcgan" / ckpt.METRICS, {
-        "checkpoint": f"weights/{DATASET}/dcgan", "computed_at": "2026-01-01T00:00:00Z", "device": "cpu",
-        "seconds": 1.0,
-        "metrics": {"fid": {"value": 123.4, "protocol": "test protocol: 100 samples"},
-                    "ssim": {"value": 0.321, "protocol": "test protocol: projection"},
-                    "mse": {"value": 0.0456, "protocol": "test protocol: projection"}}})
+    if SHOWCASE in families:
+        ckpt.write_json(root / "weights" / DATASET / SHOWCASE / ckpt.METRICS, {
+            "checkpoint": f"weights/{DATASET}/{SHOWCASE}", "computed_at": "2026-01-01T00:00:00Z", "device": "cpu",
+            "seconds": 1.0,
+            "metrics": {"fid": {"value": 123.4, "protocol": "test protocol: 100 samples"},
+                        "ssim": {"value": 0.321, "protocol": "test protocol: projection"},
+                        "mse": {"value": 0.0456, "protocol": "test protocol: projection"}}})
     # The shipped MNIST classifier (the trainer above measures classifier-FID with it too): the conditional
     # page's verdicts and the Draw page's reading of a drawn digit are only meaningful from a trained one.
     shutil.copytree(classifier_dir(DATASET), classifier_dir(DATASET, root / "weights"))
@@ -62,9 +64,9 @@ def build_checkpoints(root: Path) -> Path:
         family = get_family(name)
         torch.manual_seed(i)
         config = family.make_config({"num_classes": data.num_classes} if family.conditional else
-                                    {"prior_components": 10} if name == "vae" else {})
+                                    {"prior_components": 10} if family.has_encoder else {})
         model = family.build_generator(config).eval()
-        if name == "vae":
+        if family.has_encoder:
             model.fit_prior(model.encode_means(data.images[:500]))
         ckpt.save(model, root / DATASET / name, name,
                   data={"dataset": DATASET, "class_names": [str(c) for c in range(data.num_classes)]})
