@@ -41,7 +41,7 @@ test: setup
 	$(PY) -m pytest -q tests
 
 # The hosted Space's Docker image, built and run with no network (tests/space_smoke.sh); it needs no venv. Skips
-# where docker cannot run or the disk is short.
+# where docker cannot run or the disk is short, and fails there instead when CI is set.
 space-test:
 	tests/space_smoke.sh
 
