@@ -318,3 +318,21 @@ def test_history_marks_the_best_fid_epoch(metric, label, monkeypatch, weights_di
                 if s["layout"]["title"]["text"].endswith("training history"))
     assert label in [trace.get("name") for trace in spec["data"]]
     assert "best epoch 2" in [trace.get("name") for trace in spec["data"]]
+
+
+def test_first_visit_opens_on_the_best_model_by_fid_10k(monkeypatch, weights_dir, tmp_path):  # noqa: F811
+    """The sidebar starts on the dataset's lowest FID at 10,000 samples against the test split; an FID at another n
+    (the fixture DCGAN's 100-sample one) or against another split is not comparable and does not count."""
+    weights = shutil.copytree(weights_dir, tmp_path / "weights")
+    assert open_app(monkeypatch, weights).sidebar.selectbox(key="model").value == "mnist-5k/dcgan"  # none measured so
+
+    def measured(family: str, fid: float, n: int = 10_000, split: str = "test") -> None:
+        ckpt.write_json(weights / "mnist-5k" / family / ckpt.METRICS, {"metrics": {"fid": {
+            "value": fid, "protocol": "test protocol", "n": n, "ref_split": split}}})
+
+    measured("vae", 30.0)
+    measured("cgan", 12.0)
+    measured("dcgan", 5.0, n=1000)
+    assert open_app(monkeypatch, weights).sidebar.selectbox(key="model").value == "mnist-5k/cgan"
+    measured("dcgan", 4.0, split="train")
+    assert open_app(monkeypatch, weights).sidebar.selectbox(key="model").value == "mnist-5k/cgan"

@@ -27,7 +27,8 @@ log = logging.getLogger("genmodels.app")
 
 SWEEPS_ENV = "GENMODELS_SWEEPS"
 NOT_MODELS = {"classifier", "stats"}   # weights/<dataset>/ folders that hold helpers, not generators
-FIRST_DATASET = "mnist"                 # what a first visit opens on, with genmodels.models.SHOWCASE, when it ships
+FIRST_DATASET = "mnist"                 # what a first visit opens on, with its best model by FID-10k, when it ships
+PUBLISHED_N = 10_000                    # samples of the FID that picks the opening model (DESIGN.md: compare at equal n)
 SELECTION = "_selection"               # session_state key of the sidebar's choice in the current run
 YOUR_RUNS = "your_runs"                # session_state: {checkpoint folder: "your run N"}, runs trained on the Train page
 USER_ERRORS = (ckpt.CheckpointError, ConfigError, DatasetUnavailable, UploadError, LabelTextError)
@@ -200,9 +201,29 @@ def pick_model(usable: list[Entry]) -> Entry:
     dataset = st.selectbox("Dataset", datasets, key="dataset")
     by_key = {e.key: e for e in usable if e.dataset == dataset}
     if st.session_state.get("model") not in by_key:
-        first = [k for k, e in by_key.items() if e.family == SHOWCASE]
-        st.session_state["model"] = (first or list(by_key))[0]
+        st.session_state["model"] = opening_model(list(by_key.values())).key
     return by_key[st.selectbox("Model", list(by_key), key="model", format_func=lambda k: by_key[k].label)]
+
+
+def published_fid(entry: Entry) -> float | None:
+    """The FID a checkpoint's metrics.json holds at the published protocol (10,000 samples against the test split),
+    the only FID comparable across models; None when it was not measured so (or the folder is not local)."""
+    if not Path(entry.location).is_dir():
+        return None
+    try:
+        fid = (ckpt.read_optional_json(entry.location, ckpt.METRICS) or {}).get("metrics", {}).get("fid", {})
+    except ckpt.CheckpointError:
+        return None
+    return fid.get("value") if fid.get("n") == PUBLISHED_N and fid.get("ref_split") == "test" else None
+
+
+def opening_model(entries: list[Entry]) -> Entry:
+    """What a first visit shows for a dataset: its best model by FID-10k, so the app opens on its best samples;
+    the showcase family where no model was measured so."""
+    measured = [(fid, e.key, e) for e in entries if (fid := published_fid(e)) is not None]
+    if measured:
+        return min(measured)[2]
+    return next((e for e in entries if e.family == SHOWCASE), entries[0])
 
 
 def require_model(sel: Selection) -> tuple[Entry, object]:
