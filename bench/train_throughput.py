@@ -4,7 +4,10 @@ The reference is written as pytorch/examples' dcgan/main.py writes it (fp32, con
 real and fake backward passes, discriminator weight gradients computed during the generator step), on
 the same architecture and global batch, in this process. Our trainer is timed in this process and, on a
 CPU with several cores, also as `torchrun --nproc-per-node 2` data parallelism (one thread per process).
-Run: python bench/train_throughput.py [--iters N]
+Then the trainer in fp32 against bf16 autocast, on the same architecture, in this process: bf16 is native on CPUs
+with AVX512-BF16 or AMX and emulated (slow) on AVX2-only ones, so the line names which this CPU has; the trainer's
+`precision = "auto"` picks bf16 only where it is native.
+Run: python bench/train_throughput.py [--iters N] [--precision-only]
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from genmodels.data import ImageData  # noqa: E402
+from genmodels.device import cpu_has_native_bf16  # noqa: E402
 from genmodels.registry import get_family  # noqa: E402
 from train.config import resolve_config  # noqa: E402
 from train.trainer import Trainer  # noqa: E402
@@ -96,15 +100,18 @@ def ours_distributed(case: str, iters: int, procs: int) -> float:
     return json.loads(lines[-1])["images_per_sec"]
 
 
-def case_setup(case: str):
+def case_setup(case: str, precision: str = "auto"):
     dataset, overrides = CASES[case]
-    run = resolve_config(dataset, "dcgan", [*overrides, "train.fid_every=0"])  # time training steps only
+    # Time training steps only, on the CPU: the comparison with the reference loop is a CPU one.
+    run = resolve_config(dataset, "dcgan", [*overrides, "train.fid_every=0", "train.device='cpu'",
+                                            f"train.precision='{precision}'"])
     return run, synthetic_data(run, run.train.batch_size * 4)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--iters", type=int, default=20, help="timed iterations per 28x28 measurement (64x64 uses a quarter)")
+    ap.add_argument("--precision-only", action="store_true", help="only the fp32 against bf16 comparison")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:  # one torchrun process of ours_distributed
@@ -116,7 +123,8 @@ def main() -> None:
     cores = os.cpu_count() or 1
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cores} cores, "
           f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
-    for case in CASES:
+    print(f"CPU bf16: {'native (AVX512-BF16 or AMX)' if cpu_has_native_bf16() else 'emulated (no AVX512-BF16, no AMX)'}")
+    for case in CASES if not args.precision_only else ():
         run, data = case_setup(case)
         iters = args.iters if run.model.image_size <= 32 else max(2, args.iters // 4)
         ref = reference_loop(run, data, iters)
@@ -126,6 +134,12 @@ def main() -> None:
             spread = ours_distributed(case, iters, 2)
             parts.append(f"trainer, torchrun 2 processes {spread:.0f} img/s ({spread / ref:.2f}x)")
         print(f"{case}: " + "; ".join(parts), flush=True)
+    for case in CASES:
+        iters = args.iters if "28x28" in case else max(2, args.iters // 4)
+        fp32 = ours(*case_setup(case, "fp32"), iters)
+        bf16 = ours(*case_setup(case, "bf16"), iters)
+        print(f"{case}, trainer, 1 process: fp32 {fp32:.0f} img/s, bf16 {bf16:.0f} img/s (bf16 {bf16 / fp32:.2f}x fp32)",
+              flush=True)
 
 
 if __name__ == "__main__":
