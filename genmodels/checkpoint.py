@@ -36,6 +36,11 @@ from .sampling import eval_mode, sample
 FORMAT = "genmodels-checkpoint"
 VERSION = 1
 CONFIG, WEIGHTS, METRICS, HISTORY = "config.json", "model.safetensors", "metrics.json", "history.json"
+CANDIDATES = "candidates"  # a run folder's epoch checkpoints kept for the final choice (train.keep_candidates)
+
+
+def candidate_name(epoch: float) -> str:
+    return f"epoch-{int(epoch):04d}"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 HASH = "weights_sha256"                 # config.json key (and, as "sha256", weights metadata key) of the content hash
 MAX_ELEMENTS = 100_000_000              # numbers in a checkpoint's tensors (400 MB in float32); shipped ones hold ~1%
@@ -203,7 +208,7 @@ CONFIG_FIELDS = {"family": "text", "model": "table", "data": "table", "training"
 DATA_FIELDS = {"dataset": "text", "source": "text", "subset": "flag", "class_names": "texts"}
 TRAINING_FIELDS = {"epochs": "number", "steps": "count", "images_seen": "count", "wall_seconds": "number",
                    "device": "text", "device_name": "text", "processes": "count", "precision": "text",
-                   "command": "text", "best": "table"}
+                   "command": "text", "best": "table", "choice": "table"}
 METRICS_FIELDS = {"metrics": "table", "checkpoint": "text", "computed_at": "text", "device": "text", "seconds": "number"}
 METRIC_FIELDS = {"value": "number", "protocol": "text", "n": "count", "std": "number", "seconds": "number"}
 HISTORY_FIELDS = {"best": "table or null"}

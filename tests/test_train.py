@@ -146,7 +146,41 @@ def test_per_epoch_fid_keeps_the_best_epoch(tmp_path, mnist):
     kept = ckpt.load(tmp_path / "best")
     assert kept.checkpoint["training"]["best"] == best
     # recomputing the metric on the kept generator gives the logged value: it is that epoch's model
-    assert abs(classifier_fid(kept, "mnist", n=300) - best["value"]) < 1e-3 * best["value"]
+    # (the per-epoch FID is measured against the training split: epochs are chosen without the test split)
+    assert abs(classifier_fid(kept, "mnist", n=300, ref_split="train") - best["value"]) < 1e-3 * best["value"]
+
+
+def test_candidates_hold_the_leading_epochs_and_ship_chooses_among_them_by_inception_fid(tmp_path, mnist):
+    from genmodels.data import load_data
+    from genmodels.metrics import fid_from_features
+    from genmodels.metrics.features import get_extractor, subset
+    from genmodels.metrics.suite import classifier_fid, generated
+    from train import ship
+
+    run = run_config("train.epochs=4", "train.fid_every=1", "train.fid_samples=300", "train.keep_candidates=2")
+    small = type(mnist)(mnist.images[:320], mnist.labels[:320], mnist.class_names, mnist.source, name="mnist")
+    Trainer(run, small, tmp_path / "run").fit()
+    epochs = json.loads((tmp_path / "run" / "checkpoint" / "history.json").read_text())["epochs"]
+    leading = sorted(epochs, key=lambda e: e["classifier_fid"])[:2]
+    folders = sorted((tmp_path / "run" / ckpt.CANDIDATES).iterdir())
+    assert [f.name for f in folders] == sorted(ckpt.candidate_name(e["epoch"]) for e in leading)
+    for folder in folders:  # each is that epoch's generator: its FID recomputed is the logged one
+        entry = next(e for e in epochs if ckpt.candidate_name(e["epoch"]) == folder.name)
+        assert classifier_fid(ckpt.load(folder), "mnist", n=300, ref_split="train") == pytest.approx(
+            entry["classifier_fid"], rel=1e-3)
+
+    dest = tmp_path / "weights" / "mnist" / "dcgan"
+    source = ship.ship(tmp_path / "run", dest, choose_n=20)
+    choice = ckpt.load(dest).checkpoint["training"]["choice"]
+    assert set(choice["fid_by_epoch"]) == {f"{e['epoch']:g}" for e in leading} | {"4"}  # candidates, best/, the last
+    assert choice["epoch"] == float(min(choice["fid_by_epoch"], key=choice["fid_by_epoch"].get))
+    assert ckpt.load(dest).checkpoint[ckpt.HASH] == ckpt.load(source).checkpoint[ckpt.HASH]
+    # the chosen epoch's FID from features computed here, against the same 20 training images
+    extractor = get_extractor("cpu")
+    train_images = load_data("mnist", "train").images
+    real = extractor(train_images[subset(len(train_images), 20)])
+    fake = extractor(generated(ckpt.load(dest), 20, ship.CHOICE_SEED)[0])
+    assert fid_from_features(fake, real) == pytest.approx(choice["fid_by_epoch"][f"{choice['epoch']:g}"], abs=1e-3)
 
 
 def test_vae_mixture_prior_is_fitted_to_the_encoder_means_each_epoch(tmp_path, mnist):
@@ -165,7 +199,7 @@ def test_vae_mixture_prior_is_fitted_to_the_encoder_means_each_epoch(tmp_path, m
     assert model.prior_weights.sum() == pytest.approx(1.0) and model.prior_weights.min() > 0
     # and the logged FID is of samples from that prior, not from N(0, I)
     history = json.loads((tmp_path / "checkpoint" / "history.json").read_text())["epochs"]
-    assert classifier_fid(model, "mnist", n=200) == pytest.approx(history[-1]["classifier_fid"], rel=1e-3)
+    assert classifier_fid(model, "mnist", n=200, ref_split="train") == pytest.approx(history[-1]["classifier_fid"], rel=1e-3)
 
 
 def test_conditional_model_logs_per_epoch_label_accuracy(tmp_path, mnist):

@@ -39,6 +39,7 @@ class TrainConfig:
     threads: int = 0                          # CPU threads for torch (0: torch's default)
     fid_every: int = 0                        # epochs between FIDs during training (0: off); the best epoch is kept in best/
     fid_samples: int = 1000                   # generated (and, for inception, held-out real) images per FID
+    keep_candidates: int = 0                  # with fid_every: keep this many lowest-FID epochs in candidates/ (train.ship --choose)
     fid_features: str = "classifier"          # classifier (the dataset's shipped classifier; seconds on a CPU) | inception
     live_every: float = 0.0                   # seconds between progress lines and fixed-seed grids in live/ (0: off; genmodels/live.py)
 
@@ -66,6 +67,7 @@ class TrainConfig:
         check.number("fid_every", at_least=0)
         check.number("fid_samples", at_least=2, at_most=1_000_000)  # a covariance needs 2 samples
         check.choice("fid_features", ("classifier", "inception"))
+        check.number("keep_candidates", at_least=0, at_most=100)
         check.number("live_every", at_least=0)
 
 

@@ -1,9 +1,12 @@
 """Copy a finished run's checkpoint into a weights folder the app reads.
 
-    python -m train.ship RUN_DIR DEST [--final]
+    python -m train.ship RUN_DIR DEST [--final | --choose N]
 
 Ships RUN_DIR/best (the epoch with the lowest per-epoch FID) when the run kept one, else (or with
---final) RUN_DIR/checkpoint, the last epoch. DEST gets its weights and config.json, written again by
+--final) RUN_DIR/checkpoint, the last epoch. With --choose N it ships the epoch of lowest Inception FID, N samples
+against N training images, among the leading epochs the per-epoch FID screened (RUN_DIR/candidates/, kept with
+train.keep_candidates), best/ and the last epoch: the fast per-epoch FID (a classifier's features) and Inception FID
+disagree across models, and the test split is kept for the number that ships. config.json records the choice. DEST gets its weights and config.json, written again by
 `genmodels.checkpoint.save` (the same tensors, with the content hash that `load` checks, also for runs
 saved before checkpoints had one), the run's whole history.json (every epoch, the best one marked) and a
 preview.png drawn from the shipped weights. A metrics.json already in DEST described other weights, so it is removed: measure the new
@@ -17,13 +20,54 @@ from pathlib import Path
 
 from genmodels import checkpoint as ckpt
 from genmodels.checkpoint import CheckpointError
+from genmodels.device import pick_device
+from genmodels.metrics.features import get_extractor, real_statistics
+from genmodels.metrics.frechet import feature_stats, fid_from_stats
+from genmodels.metrics.suite import generated, model_dataset
 from genmodels.sampling import preview_grid
 
 MAX_WEIGHTS_BYTES = 10 * 2**20  # the shipped weights stay small enough for git and a Space
 
 
-def ship(run: Path, dest: Path, final: bool = False) -> Path:
-    source = run / "checkpoint" if final or not (run / "best").is_dir() else run / "best"
+CHOICE_SEED = 1  # the choice's samples are not the ones the shipped FID (seed 0, test split) is measured on
+
+
+def choose(run: Path, n: int, device: str | None = None) -> tuple[Path, dict]:
+    """The leading epoch of lowest Inception FID (n samples against n training images), and the record of the choice."""
+    device = str(pick_device(device))
+    extractor, scores, folders = get_extractor(device), {}, {}
+    for folder in [*sorted((run / ckpt.CANDIDATES).glob("epoch-*")), run / "best", run / "checkpoint"]:
+        if not folder.is_dir():
+            continue
+        try:
+            model = ckpt.load(folder, device)
+        except CheckpointError as e:  # a candidate whose save was cut short by a kill: the others still count
+            print(f"skipped {folder}: {e}", file=sys.stderr)
+            continue
+        epoch = model.checkpoint["training"]["epochs"]
+        if epoch in scores:
+            continue  # best/ and the last epoch are often also candidates
+        c, size = model.image_shape[0], model.image_shape[1]
+        real = real_statistics(model_dataset(model), "train", c, size, n=n, extractor=extractor, features=False)
+        fake = feature_stats(extractor(generated(model, n, CHOICE_SEED)[0]))
+        scores[epoch] = fid_from_stats(*fake, real["mu"], real["sigma"])
+        folders[epoch] = folder
+        print(f"epoch {epoch:g}: FID {scores[epoch]:.2f} ({n} samples against {n} training images)", file=sys.stderr)
+    if not scores:
+        raise CheckpointError(f"{run} has no loadable checkpoint to choose from")
+    epoch = min(scores, key=scores.get)
+    record = {"by": "fid", "n": n, "ref_split": "train", "seed": CHOICE_SEED, "epoch": epoch,
+              "fid_by_epoch": {f"{e:g}": round(v, 3) for e, v in sorted(scores.items())},
+              "protocol": extractor.describe()}
+    return folders[epoch], record
+
+
+def ship(run: Path, dest: Path, final: bool = False, choose_n: int = 0, device: str | None = None) -> Path:
+    choice = None
+    if choose_n:
+        source, choice = choose(run, choose_n, device)
+    else:
+        source = run / "checkpoint" if final or not (run / "best").is_dir() else run / "best"
     model = ckpt.load(source)  # refuses a checkpoint that does not load, before DEST is touched
     size = (source / ckpt.WEIGHTS).stat().st_size
     if size > MAX_WEIGHTS_BYTES:
@@ -32,7 +76,8 @@ def ship(run: Path, dest: Path, final: bool = False) -> Path:
     path = run / "checkpoint" / ckpt.HISTORY
     history = ckpt.check_history(ckpt.read_json(path), path)
     config = model.checkpoint
-    ckpt.save(model, dest, config["family"], data=config.get("data"), training=config.get("training"))
+    training = {**config.get("training", {}), **({"choice": choice} if choice else {})}
+    ckpt.save(model, dest, config["family"], data=config.get("data"), training=training)
     ckpt.write_json(dest / ckpt.HISTORY, history)
     image = preview_grid(model)
     ckpt.atomic_write(dest / "preview.png", lambda tmp: image.save(tmp, format="PNG"))
@@ -44,10 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m train.ship", description=__doc__.split("\n\n")[0])
     ap.add_argument("run", type=Path, help="run folder written by python -m train (holds checkpoint/, maybe best/)")
     ap.add_argument("dest", type=Path, help="weights folder to write, e.g. weights/fashion-mnist/dcgan")
-    ap.add_argument("--final", action="store_true", help="ship the last epoch even when the run kept a best one")
+    how = ap.add_mutually_exclusive_group()
+    how.add_argument("--final", action="store_true", help="ship the last epoch even when the run kept a best one")
+    how.add_argument("--choose", type=int, default=0, metavar="N",
+                     help="ship the leading epoch of lowest Inception FID, N samples against N training images")
+    ap.add_argument("--device", help="device for --choose (default: the best one here)")
     args = ap.parse_args(argv)
     try:
-        source = ship(args.run, args.dest, args.final)
+        source = ship(args.run, args.dest, args.final, args.choose, args.device)
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

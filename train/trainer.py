@@ -8,6 +8,8 @@ A run folder holds:
   resume/       everything else needed to continue: discriminator, optimisers, EMA, RNG, counters
   samples/      one preview grid per epoch
   best/         with train.fid_every, the checkpoint of the epoch with the lowest FID so far
+  candidates/   with train.keep_candidates, epoch-NNNN/ checkpoints of that many lowest-FID epochs, from which
+                `python -m train.ship --choose` ships the one with the lowest Inception FID
 
 A kill at any moment leaves a run that resumes consistently. resume/ is one unit, written and read by
 genmodels.checkpoint.save_training_state / load_training_state. checkpoint/ and best/ record the content
@@ -20,6 +22,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -45,7 +48,7 @@ from .config import RunConfig
 # Settings a run may change when it is resumed: they do not change what the optimiser does, or (the learning
 # rates) they are how a diverged run continues from its last good checkpoint.
 RESUMABLE_CHANGES = ("epochs", "max_steps", "max_seconds", "device", "threads", "checkpoint_minutes", "checkpoint_every",
-                     "fid_every", "fid_samples", "fid_features", "live_every", "lr", "lr_d")
+                     "fid_every", "fid_samples", "fid_features", "live_every", "lr", "lr_d", "keep_candidates")
 # No objective here reaches this on a healthy run (the largest, a VAE's reconstruction summed over a 64x64 RGB
 # image, starts near 1e4); beyond it the weights are blowing up, and the run would only end in NaN.
 LOSS_LIMIT = 1e6
@@ -221,8 +224,26 @@ class Trainer:
             ckpt.save(self.shipped, self.out / "best", self.run.family, data=self.data_record(),
                       training={**self.training_record(seconds), "best": self.best})
             ckpt.write_json(self.out / "best" / ckpt.HISTORY, {"epochs": self.history, "best": self.best})
+            self.keep_candidate(entry, seconds)
             return True
+        self.keep_candidate(entry, seconds)
         return False
+
+    def keep_candidate(self, entry: dict, seconds: float) -> None:
+        """With train.keep_candidates = k, candidates/ holds the k epochs of lowest per-epoch FID so far. The fast
+        per-epoch FID screens the epochs; the final choice among these is made by Inception FID (train.ship)."""
+        k, name = self.run.train.keep_candidates, self.epoch_fid.name
+        if not k:
+            return
+        folder = self.out / ckpt.CANDIDATES
+        leading = {e["epoch"] for e in sorted((e for e in self.history if name in e), key=lambda e: e[name])[:k]}
+        if entry["epoch"] in leading:
+            ckpt.save(self.shipped, folder / ckpt.candidate_name(entry["epoch"]), self.run.family,
+                      data=self.data_record(), training={**self.training_record(seconds), "best": {
+                          "epoch": entry["epoch"], "metric": name, "value": entry[name]}})
+        for old in folder.glob("epoch-*"):  # an epoch pushed out of the leading k (or left by a killed save)
+            if old.name not in {ckpt.candidate_name(e) for e in leading}:
+                shutil.rmtree(old)
 
     def write_history(self) -> None:
         ckpt.write_json(self.out / "checkpoint" / ckpt.HISTORY, {"epochs": self.history, "best": self.best})

@@ -173,10 +173,15 @@ def nn_distance(model, n: int = 1000, seed: int = 0) -> dict:
                                  heldout_real=float(d_real.mean()), min=float(d_fake.min()))}
 
 
+CLASSIFIER_REFERENCE_N = 10_000  # real images behind classifier-FID: a test split's size, a fixed subset of a training split
+
+
 @functools.cache
 def real_classifier_stats(dataset: str, split: str, channels: int, image_size: int, device: str):
-    data = load_data(dataset, split, image_size, channels)
-    return feature_stats(cached_classifier(dataset, device).features(data.images))
+    images = load_data(dataset, split, image_size, channels).images
+    if len(images) > CLASSIFIER_REFERENCE_N:
+        images = images[subset(len(images), CLASSIFIER_REFERENCE_N)]
+    return feature_stats(cached_classifier(dataset, device).features(images))
 
 
 def classifier_fid(model, dataset: str | None = None, n: int = 1000, seed: int = 0, ref_split: str = "test") -> float:
