@@ -1,6 +1,6 @@
 """Metrics and training: every model's measured metrics, one table per dataset and FID protocol so that only
-numbers measured the same way stand side by side, with a bar chart of FID; each model's training curves; and a
-side-by-side comparison."""
+numbers measured the same way stand side by side, with a bar chart of FID and people's score (HYPE∞, from the Real
+or fake? page's votes) beside it; each model's training curves; and a side-by-side comparison."""
 import math
 from collections import defaultdict
 
@@ -10,6 +10,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from genmodels import checkpoint as ckpt
+from genmodels import votes
 from genmodels.hub import dataset_title
 from genmodels.metrics import METRICS
 from genmodels.sampling import sample
@@ -17,6 +18,28 @@ from pages.app.common import Entry, current, load, params, picture, run_page
 
 EPOCH_FIDS = {"classifier_fid": "classifier-FID", "fid": "FID"}  # what the trainer may log per epoch
 NO_FID = "no FID measured"
+HYPE = "hype"  # the tables' column of people's score
+Human = tuple[dict[str, votes.Score], str | None]  # (HYPE∞ by content hash, why the votes cannot be read)
+HYPE_HELP = ("HYPE∞ (Zhou et al. 2019): the share of people's answers on the Real or fake? page that were wrong, on "
+             "this model's images and the real images shown with them. 50% means people cannot tell it from real "
+             "data. In brackets: the 95% bootstrap interval over people; n: the answers.")
+
+
+def human_scores() -> Human:
+    """Every voted model's HYPE∞ by content hash, and why the votes cannot be read (None when they can)."""
+    try:
+        return votes.VoteStore.from_env().scores(), None
+    except votes.VotesUnavailable as e:
+        return {}, str(e)
+
+
+def hype_of(entry: Entry, human: Human) -> votes.Score | None:
+    return human[0].get((entry.config or {}).get(ckpt.HASH))
+
+
+def hype_text(entry: Entry, human: Human) -> str:
+    score = hype_of(entry, human)
+    return score.text() if score else "no votes yet"
 
 
 def metrics_of(entry: Entry) -> dict:
@@ -52,16 +75,34 @@ def tooltip(name: str, measured: dict[str, dict]) -> str:
     return METRICS[name].what + "".join(f"\n\n{', '.join(keys)}: {protocol}" for protocol, keys in by_protocol.items())
 
 
-def group_table(models: list[Entry], key: str) -> None:
+def group_table(models: list[Entry], key: str, human: Human) -> None:
+    """The group's metrics in two tables, so that each fits a laptop's window (one with every metric was cut off at
+    1400 px): the headline numbers, those on the zoo cards, then the others."""
     measured = {e.key: metrics_of(e) for e in models}
     names = [n for n in METRICS if any(n in m for m in measured.values())]
+    parts = [part for part in ([n for n in names if METRICS[n].card], [n for n in names if not METRICS[n].card]) if part]
+    for i, part in enumerate(parts):
+        if i:
+            st.caption("More measurements of the same models:")
+        metric_table(models, measured, part, f"{key}_{i}", human if i == 0 else ({}, None))
+
+
+def metric_table(models: list[Entry], measured: dict[str, dict], names: list[str], key: str, human: Human) -> None:
     frame = pd.DataFrame([{"Model": e.title, "Checkpoint": e.key,
                            **{n: measured[e.key][n]["value"] if n in measured[e.key] else math.nan for n in names}}
                           for e in models])
+    if any(hype_of(e, human) for e in models):  # people's score beside FID, once anyone has voted on this group
+        where = frame.columns.get_loc("fid") + 1 if "fid" in names else 2
+        frame.insert(where, HYPE, [hype_text(e, human) for e in models])
     # The Styler writes each value as a person reads it; the numbers underneath still sort as numbers.
     styled = frame.style.format({n: METRICS[n].format for n in names})
     config = {n: st.column_config.Column(METRICS[n].header, help=tooltip(n, measured)) for n in names}
-    st.dataframe(styled, hide_index=True, column_config=config, key=f"metrics_{key}")
+    config["Model"] = st.column_config.Column(pinned=True)  # in view while a narrow window scrolls the table
+    if HYPE in frame:
+        config[HYPE] = st.column_config.Column("HYPE∞ ↑ (people)", help=HYPE_HELP)
+    # The grid draws its own placeholder ("None") in a cell without a value, not the Styler's text: the dash that
+    # Metric.format writes there.
+    st.dataframe(styled, hide_index=True, column_config=config, key=f"metrics_{key}", placeholder="–")
 
 
 def fid_bars(models: list[Entry], key: str) -> None:
@@ -74,7 +115,7 @@ def fid_bars(models: list[Entry], key: str) -> None:
     st.plotly_chart(fig, key=f"fid_{key}")
 
 
-def tables(entries: list[Entry], first: str | None) -> None:
+def tables(entries: list[Entry], first: str | None, human: Human) -> None:
     groups = comparable(entries, first)
     if not groups:
         st.info("No metrics.json in any checkpoint yet: metrics are measured after training with "
@@ -87,16 +128,48 @@ def tables(entries: list[Entry], first: str | None) -> None:
     for i, models in enumerate(groups):
         dataset, fid = models[0].dataset, metrics_of(models[0]).get("fid", {})
         st.markdown(f"#### {dataset_title(dataset)} (`{dataset}`) · {fid_setup(fid) if fid else NO_FID}")
-        group_table(models, str(i))
+        group_table(models, str(i), human)
         if fid:
             fid_bars(models, str(i))
     unmeasured = [e.key for e in entries if not metrics_of(e)]
     if unmeasured:
         st.caption(f"Not measured yet: {', '.join(unmeasured)}.")
     with st.expander("How each number was measured (protocols)"):
-        st.dataframe([{"model": e.key, "metric": METRICS[name].title, "value": METRICS[name].format(v["value"]),
-                       "protocol": v.get("protocol", "")}
-                      for e in entries for name, v in metrics_of(e).items() if name in METRICS], hide_index=True)
+        protocols(sorted(entries, key=lambda e: e.dataset != first))
+
+
+def protocols(entries: list[Entry]) -> None:
+    """Each metric's protocols in words, with the models measured so: a protocol is a sentence, which a table cell
+    cut off."""
+    for name, metric in METRICS.items():
+        by_protocol = defaultdict(list)
+        for e in entries:
+            if name in (m := metrics_of(e)):
+                by_protocol[m[name].get("protocol") or "protocol not recorded"].append(e.key)
+        st.markdown("\n".join(f"- **{metric.title}** ({', '.join(keys)}): {protocol}"
+                              for protocol, keys in by_protocol.items()))
+
+
+def human_section(entries: list[Entry], human: Human) -> None:
+    """Every voted model's HYPE∞ with the counts behind it, and the raw votes to download."""
+    scores, problem = human
+    if problem:
+        st.warning(f"The votes cannot be read: {problem}. The other numbers on this page do not depend on them.")
+        return
+    st.caption(HYPE_HELP + " Votes are kept per content hash of the weights: a retrained model starts again.")
+    voted = [(e, hype_of(e, human)) for e in entries if hype_of(e, human)]
+    if not voted:
+        st.info("No votes yet: answer a round on the Real or fake? page.")
+        return
+    st.dataframe([{"Model": e.title, "Checkpoint": e.key, "HYPE∞": f"{100 * s.value:.1f}%", "95% interval": s.interval,
+                   "fakes judged real": f"{s.fakes_judged_real} of {s.fakes}",
+                   "reals judged fake": f"{s.reals_judged_fake} of {s.reals}", "answers": s.answers,
+                   "people": s.evaluators} for e, s in voted], hide_index=True, key="hype_counts")
+    unvoted = [e.key for e in entries if not hype_of(e, human)]
+    if unvoted:
+        st.caption(f"No votes yet: {', '.join(unvoted)}.")
+    st.download_button("Download the votes (CSV)", votes.VoteStore.from_env().csv_text, file_name="votes.csv",
+                       mime="text/csv", icon=":material/download:", on_click="ignore")
 
 
 def history_chart(entry: Entry) -> None:
@@ -124,17 +197,20 @@ def history_chart(entry: Entry) -> None:
                       secondary_y=True)
         fig.add_vline(x=best[1], line_dash="dash", line_color="gray")
         fig.update_yaxes(title_text=f"{label} (lower is better)", secondary_y=True)
+        # Ticks of its own: by default the right axis puts its ticks on the left axis's grid lines (1.57, 3.56, ...).
+        fig.update_yaxes(tickmode="auto", showgrid=False, secondary_y=True)
     fig.update_layout(height=380, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="epoch", yaxis_title="loss",
                       title=f"{entry.label}: training history")
     st.plotly_chart(fig, key=f"history_{entry.key}")
     last = epochs[-1]
-    st.caption(f"{last['step']} steps, {last['images_seen']:,} images in {last['seconds'] / 60:.1f} min "
+    st.caption(f"{last['step']:,} steps, {last['images_seen']:,} images in {last['seconds'] / 60:.1f} min "
                f"({last.get('images_per_sec', 0):.0f} images/s in the last epoch)"
                + (f"; best {label} {best[0]:.2f} at epoch {best[1]:g}" if has_fid else f"; no {label} was logged"))
 
 
-def compare(entries: list[Entry], device: str) -> None:
-    keys = [e.key for e in entries]
+def compare(entries: list[Entry], device: str, dataset: str | None) -> None:
+    """Up to four models' samples and numbers in columns; it opens on three of the sidebar's dataset."""
+    keys = [e.key for e in sorted(entries, key=lambda e: e.dataset != dataset)]
     by_key = {e.key: e for e in entries}
     chosen = st.multiselect("Models to compare", keys, default=keys[:3], format_func=lambda k: by_key[k].label,
                             key="compare_models", max_selections=4)
@@ -161,7 +237,10 @@ def body() -> None:
         st.info("No models yet: see the Model zoo page.")
         return
     st.subheader("All models")
-    tables(entries, sel.entry.dataset if sel.entry else None)
+    human = human_scores()
+    tables(entries, sel.entry.dataset if sel.entry else None, human)
+    st.subheader("Real or fake? People's score")
+    human_section(entries, human)
     st.subheader("Training history")
     keys = [e.key for e in entries]
     by_key = {e.key: e for e in entries}
@@ -169,7 +248,7 @@ def body() -> None:
     history_chart(by_key[st.selectbox("Model", keys, index=default, format_func=lambda k: by_key[k].label,
                                       key="history_model")])
     st.subheader("Side by side")
-    compare(entries, sel.device)
+    compare(entries, sel.device, sel.entry.dataset if sel.entry else None)
 
 
 run_page(body)

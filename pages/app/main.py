@@ -14,6 +14,7 @@ PAGES = [
     st.Page("../conditional.py", title="Conditional generation", icon=":material/pin:"),
     st.Page("../reconstruct.py", title="Reconstruct", icon=":material/flip:"),
     st.Page("../draw.py", title="Draw", icon=":material/draw:"),
+    st.Page("../real_or_fake.py", title="Real or fake?", icon=":material/how_to_vote:"),
     st.Page("../metrics.py", title="Metrics and training", icon=":material/monitoring:"),
     st.Page("../train_live.py", title="Train", icon=":material/model_training:", url_path="train"),
     st.Page("../sweeps.py", title="Sweeps", icon=":material/tune:"),
