@@ -218,16 +218,21 @@ def test_metrics_page_groups_comparable_numbers_and_writes_them_for_people(monke
     headings = [m.value for m in at.markdown if m.value.startswith("#### ")]
     assert headings == ["#### MNIST (`mnist-5k`) · FID of 1,000 samples against 500 test images",
                         "#### MNIST (`mnist-5k`) · test protocol: 100 samples"], headings
+    # Each group in two tables that fit a laptop's window: the zoo cards' metrics, then the others.
     shown, config = table(at, 0)
-    assert list(shown.columns) == ["Model", "Checkpoint", "FID ↓", "KID ×10³ ↓", "Conditional accuracy ↑"]
-    rows = shown.set_index("Checkpoint")[["FID ↓", "KID ×10³ ↓", "Conditional accuracy ↑"]]
+    more, _ = table(at, 1)
+    assert list(shown.columns) == ["Model", "Checkpoint", "FID ↓"]
+    assert list(more.columns) == ["Model", "Checkpoint", "KID ×10³ ↓", "Conditional accuracy ↑"]
+    rows = shown.merge(more, on=["Model", "Checkpoint"]).set_index("Checkpoint")[
+        ["FID ↓", "KID ×10³ ↓", "Conditional accuracy ↑"]]
     assert rows.loc["mnist-5k/cgan"].tolist() == ["20.5", "12.3", "91.2%"]
     assert rows.loc["mnist-5k/vae"].tolist() == ["30.2", "–", "–"], "a dash where a metric does not apply"
+    assert at.dataframe[1].proto.placeholder == "–", "the browser's grid draws the dash too, not its own 'None'"
     assert "FID of 1000 samples against all 500 test images" in config["fid"]["help"], "the protocol in the tooltip"
     assert "Fréchet Inception Distance" in config["fid"]["help"]
     assert at.dataframe[0].value.set_index("Checkpoint").loc["mnist-5k/vae", "fid"] == pytest.approx(30.25), \
         "numbers stay numbers underneath, so the column sorts by value"
-    dcgan, _ = table(at, 1)
+    dcgan, _ = table(at, 2)
     assert dcgan.set_index("Checkpoint").loc["mnist-5k/dcgan", ["FID ↓", "SSIM ↑", "MSE ↓"]].tolist() == [
         "123.4", "0.321", "0.0456"]
     bars = [json.loads(c.proto.spec) for c in at.get("plotly_chart")][:2]
@@ -247,7 +252,8 @@ def test_metrics_page_groups_comparable_numbers_and_writes_them_for_people(monke
 def test_metrics_page_lists_unmeasured_models(monkeypatch, weights_dir):  # noqa: F811
     at = open_app(monkeypatch, weights_dir, "metrics")
     assert "Not measured yet: mnist-5k/cgan, mnist-5k/vae." in texts(at)
-    assert len(at.dataframe) == 2, "one group table and the protocols table"
+    assert len(at.dataframe) == 1, "one group table (FID, SSIM, MSE: all headline metrics); protocols in words"
+    assert "- **FID** (mnist-5k/dcgan): test protocol: 100 samples" in texts(at)
 
 
 def test_sweeps_page_shows_the_trials_and_the_chart(monkeypatch, weights_dir, sweeps_dir):  # noqa: F811
