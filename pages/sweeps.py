@@ -8,7 +8,7 @@ import streamlit as st
 from genmodels import checkpoint as ckpt
 from genmodels.metrics import METRICS
 from pages.app.common import SWEEPS_ENV, run_page, sweeps_root
-from train.sweep import RESULTS_JSON, figure
+from train.sweep import RESULTS_JSON, SHIPPED_RESULTS, figure
 
 EXAMPLE = "python -m train.sweep train/sweeps/mnist-dcgan-lr-optimizer.toml"
 
@@ -66,9 +66,12 @@ def body() -> None:
     found = sorted(root.glob(f"*/{RESULTS_JSON}"))
     if not found:
         st.info(f"No sweeps in `{root}` yet. Run one, for example\n\n```\n{EXAMPLE}\n```\n\nand its table and chart "
-                f"appear here (set {SWEEPS_ENV} to read another folder).")
+                f"appear here (set {SWEEPS_ENV} to read another folder). The project's own sweeps are listed below.")
+    found += sorted(SHIPPED_RESULTS.glob(f"*/{RESULTS_JSON}"))
+    if not found:
         return
-    path = st.selectbox("Sweep", found, format_func=lambda p: p.parent.name, key="sweep")
+    path = st.selectbox("Sweep", found, key="sweep", format_func=lambda p: p.parent.name + (
+        " (shipped: the evidence behind train/configs/)" if p.is_relative_to(SHIPPED_RESULTS) else ""))
     results = ckpt.read_json(path)
     counts = {s: sum(t["status"] == s for t in results["trials"]) for s in ("finished", "failed")}
     st.caption(f"**{results['model']}** on **{results['dataset']}**, {results['mode']} over "

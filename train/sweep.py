@@ -46,6 +46,9 @@ from .trainer import Trainer
 
 FORMAT, VERSION = "genmodels-sweep", 1
 RESULTS_JSON, RESULTS_CSV, RESULTS_HTML, TRIAL_JSON = "results.json", "results.csv", "results.html", "trial.json"
+# The sweeps whose results the project ships (results.json and .csv copied from SWEEP_DIR): the evidence behind the
+# configs in train/configs/, which the Sweeps page shows beside the sweeps run here.
+SHIPPED_RESULTS = Path(__file__).parent / "sweeps" / "results"
 RANGES = ("log_uniform", "uniform")  # random mode only: {log_uniform = [lo, hi]} or {uniform = [lo, hi]}
 
 
