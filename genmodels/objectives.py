@@ -25,6 +25,7 @@ class Batch:
     z: torch.Tensor
     fake_labels: torch.Tensor | None  # labels the generator is asked for
     fake: torch.Tensor | None = field(default=None, repr=False)
+    grad_scale: float = 1.0           # the fp16 gradient scaler's factor, for gradients taken inside a loss
 
     def fake_images(self, generator: nn.Module) -> torch.Tensor:
         if self.fake is None:
@@ -89,7 +90,7 @@ class WassersteinGP(Objective):
         fake = b.fake_images(G).detach()
         wasserstein = losses.wasserstein_critic_loss(D(b.real, b.labels).float(), D(fake, b.fake_labels).float())
         # Interpolates pair a real and a fake image; a conditional critic scores them under the real labels.
-        penalty = losses.gradient_penalty(lambda x: D(x, b.labels), b.real, fake)
+        penalty = losses.gradient_penalty(lambda x: D(x, b.labels), b.real, fake, b.grad_scale)
         loss = wasserstein + self.params.gp_weight * penalty
         return loss, {"loss_d": loss, "wasserstein": -wasserstein, "gp": penalty}
 

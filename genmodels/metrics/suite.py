@@ -47,29 +47,39 @@ def generated(model, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | No
 
 def inception_features(model, n: int = 1000, ref_split: str = "test", seed: int = 0,
                        extractor: InceptionExtractor | None = None, progress: Progress = None,
-                       real_features: bool = True) -> dict:
+                       real_features: bool = True, n_real: int | None = None) -> dict:
     """Inception features of n samples and the real split's statistics (with its features unless real_features is
-    False: FID alone needs only mu and sigma, which the repository ships), with what every entry records of them."""
+    False: FID alone needs only mu and sigma, which the repository ships), with what every entry records of them.
+    n_real: a fixed random n_real images of the split instead of all of it (a quick check, not a reportable FID)."""
     extractor = extractor or get_extractor(str(next(model.parameters()).device))
     dataset = model_dataset(model)
     c, size = model.image_shape[0], model.image_shape[1]
-    real = real_statistics(dataset, ref_split, c, size, extractor=extractor, progress=progress, features=real_features)
+    real = real_statistics(dataset, ref_split, c, size, n_real, extractor=extractor, progress=progress,
+                           features=real_features)
     fake = extractor(generated(model, n, seed)[0], progress)
-    n_real = len(real["features"]) if "features" in real else int(real["n"])
-    common = {"n": n, "n_real": n_real, "ref_split": ref_split, "seed": seed, "image_size": size,
-              "feature_extractor": extractor.describe()}
+    common = {"n": n, "n_real": len(real["features"]) if "features" in real else int(real["n"]), "ref_split": ref_split,
+              "seed": seed, "image_size": size, "feature_extractor": extractor.describe(),
+              **({"real_subset": True} if n_real is not None else {})}
     return {"fake": fake, "real": real, "dataset": dataset, "common": common}
+
+
+def against(features: dict) -> str:
+    """The real images a metric over `features` compared with, in words."""
+    common = features["common"]
+    return (f"{'a fixed random' if common.get('real_subset') else 'all'} {common['n_real']} {features['dataset']} "
+            f"{common['ref_split']} images")
 
 
 def fid_kid(features: dict, with_kid: bool = True) -> dict:
     """FID (Heusel et al. 2017) and KID (Binkowski et al. 2018) over what inception_features extracted: n samples
-    against a whole real split. FID alone (with_kid=False) needs only the real split's mu and sigma."""
+    against a real split (all of it, unless inception_features was given n_real). FID alone (with_kid=False) needs
+    only the real split's mu and sigma."""
     start = time.time()
-    fake, real, dataset, common = features["fake"], features["real"], features["dataset"], features["common"]
+    fake, real, common = features["fake"], features["real"], features["common"]
     n, n_real = common["n"], common["n_real"]
     fid = fid_from_stats(*feature_stats(fake), real["mu"], real["sigma"])
-    result = {"fid": entry(fid, f"FID (Heusel et al. 2017) of {n} samples against all {n_real} {dataset} "
-                                f"{common['ref_split']} images; depends on n, compare only at equal n", start, **common)}
+    result = {"fid": entry(fid, f"FID (Heusel et al. 2017) of {n} samples against {against(features)}; depends "
+                                "on n, compare only at equal n", start, **common)}
     if with_kid:
         subset_size = min(1000, n, n_real)
         kid_mean, kid_std = kid(fake, real["features"], subset_size=subset_size, seed=common["seed"])
@@ -82,9 +92,9 @@ def precision_recall(features: dict, k: int = manifold.K) -> dict:
     """Improved precision and recall (Kynkäänniemi et al. 2019) over the features FID extracted."""
     start = time.time()
     precision, recall = manifold.precision_recall(features["real"]["features"], features["fake"], k)
-    common, dataset = features["common"], features["dataset"]
-    against = f"; {common['n']} samples against all {common['n_real']} {dataset} {common['ref_split']} images"
-    return {name: entry(value, manifold.PROTOCOL.format(name=name, k=k) + against, start, k=k, **common)
+    common = features["common"]
+    compared = f"; {common['n']} samples against {against(features)}"
+    return {name: entry(value, manifold.PROTOCOL.format(name=name, k=k) + compared, start, k=k, **common)
             for name, value in (("precision", precision), ("recall", recall))}
 
 
@@ -214,8 +224,9 @@ class Evaluation:
     the reproductions behind SSIM and MSE), computed once, when the first metric asks."""
 
     def __init__(self, model: nn.Module, n: int = 1000, ref_split: str = "test", seed: int = 0, n_projection: int = 100,
-                 projection_steps: int = 200, wanted: set[str] | None = None, bars: bool = False):
-        self.model, self.n, self.ref_split, self.seed = model, n, ref_split, seed
+                 projection_steps: int = 200, wanted: set[str] | None = None, bars: bool = False,
+                 n_real: int | None = None):
+        self.model, self.n, self.ref_split, self.seed, self.n_real = model, n, ref_split, seed, n_real
         self.n_projection, self.projection_steps = n_projection, projection_steps
         self.wanted, self.bars = wanted, bars  # wanted: the metric names asked for (None: all)
 
@@ -232,7 +243,8 @@ class Evaluation:
         device = str(next(self.model.parameters()).device)
         with self.bar("Inception features") as bar:
             return inception_features(self.model, self.n, self.ref_split, self.seed, get_extractor(device),
-                                      progress=bar.update, real_features=any(map(self.wants, REAL_FEATURES)))
+                                      progress=bar.update, real_features=any(map(self.wants, REAL_FEATURES)),
+                                      n_real=self.n_real)
 
     @functools.cached_property
     def inception(self) -> dict:
