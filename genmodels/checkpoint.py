@@ -36,7 +36,13 @@ from .sampling import eval_mode, sample
 FORMAT = "genmodels-checkpoint"
 VERSION = 1
 CONFIG, WEIGHTS, METRICS, HISTORY = "config.json", "model.safetensors", "metrics.json", "history.json"
-CANDIDATES = "candidates"  # a run folder's epoch checkpoints kept for the final choice (train.keep_candidates)
+PREVIEW = "preview.png"    # the sample grid beside the weights: shipped, trained and pushed checkpoints
+# A training run folder (train/trainer.py writes it; train.ship, sweeps and the run manager read it):
+CHECKPOINT = "checkpoint"  # the latest checkpoint
+RESUME = "resume"          # the trainer's resume state (train --resume)
+BEST = "best"              # with train.fid_every, the checkpoint of the epoch with the lowest FID so far
+SAMPLES = "samples"        # one preview grid per epoch
+CANDIDATES = "candidates"  # the epoch checkpoints kept for the final choice (train.keep_candidates)
 
 
 def candidate_name(epoch: float) -> str:

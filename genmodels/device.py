@@ -52,6 +52,11 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def devices() -> list[str]:
+    """The devices the app offers (and its run manager accepts): the GPU where there is one, and the CPU."""
+    return (["cuda"] if torch.cuda.is_available() else []) + ["cpu"]
+
+
 def memory_format(device: torch.device) -> torch.memory_format:
     """channels_last speeds up convolutions on CPU (oneDNN) and on tensor-core GPUs."""
     return torch.channels_last if device.type in ("cpu", "cuda") else torch.contiguous_format

@@ -22,9 +22,9 @@ from .checkpoint import CheckpointError
 from .data import parent_dataset
 from .registry import get_family
 
-PREVIEW, CARD = "preview.png", "README.md"
+CARD = "README.md"
 REQUIRED = (ckpt.CONFIG, ckpt.WEIGHTS)
-OPTIONAL = (ckpt.METRICS, ckpt.HISTORY, PREVIEW)
+OPTIONAL = (ckpt.METRICS, ckpt.HISTORY, ckpt.PREVIEW)
 
 # The hub's own copies of the datasets we read, so the card links to them.
 HUB_DATASETS = {"mnist": "ylecun/mnist", "fashion-mnist": "zalando-datasets/fashion_mnist", "cifar10": "uoft-cs/cifar10"}
@@ -107,8 +107,8 @@ def model_card(location: str | Path, repo_id: str = "OWNER/NAME") -> str:
              f"# {family.title} trained on {dataset_title(dataset)}", "",
              f"A {family.title} ({paper}) trained with genmodels. It is {kind}: it maps z ~ N(0, I) of size "
              f"{arch['latent_dim']} to {arch['channels']}x{arch['image_size']}x{arch['image_size']} images in [-1, 1].", ""]
-    if (path / PREVIEW).exists():
-        lines += [f"![64 samples from fixed latent vectors]({PREVIEW})", ""]
+    if (path / ckpt.PREVIEW).exists():
+        lines += [f"![64 samples from fixed latent vectors]({ckpt.PREVIEW})", ""]
     lines += ["## Data", "", f"- dataset: `{dataset}`", f"- source: {data.get('source', 'not recorded')}"]
     if data.get("size"):
         lines.append(f"- training images: {data['size']:,}")
@@ -139,7 +139,7 @@ def model_card(location: str | Path, repo_id: str = "OWNER/NAME") -> str:
               "## Files", "", "- `config.json`: family, architecture, data and training record",
               "- `model.safetensors`: generator weights (EMA weights when the run kept an EMA)"]
     lines += [f"- `{name}`: {what}" for name, what in ((ckpt.METRICS, "metrics, each with its protocol"),
-                                                        (ckpt.HISTORY, "losses per epoch"), (PREVIEW, "sample grid"))
+                                                        (ckpt.HISTORY, "losses per epoch"), (ckpt.PREVIEW, "sample grid"))
               if (path / name).exists()]
     return "\n".join(lines) + "\n"
 

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from . import checkpoint as ckpt
 from . import live
+from .device import devices
 from .registry import family_names, get_family
 
 ROOT_ENV, SLOTS_ENV, CAP_ENV = "GENMODELS_RUNS", "GENMODELS_TRAIN_SLOTS", "GENMODELS_RUNS_CAP_MB"
@@ -122,12 +123,6 @@ def bounded(x: float, least: float, most: float, what: str, notes: list[str]) ->
     y = min(max(x, least), most)
     notes.append(f"{what} {x:g} is outside the {least:g} to {most:g} allowed here: using {y:g}")
     return y
-
-
-def devices() -> list[str]:
-    import torch
-
-    return (["cuda"] if torch.cuda.is_available() else []) + ["cpu"]
 
 
 def clamp(request: Request) -> tuple[Request, list[str]]:
@@ -215,13 +210,13 @@ class Run:
 
     @property
     def checkpoint(self) -> Path | None:
-        path = self.folder / "checkpoint"
+        path = self.folder / ckpt.CHECKPOINT
         return path if (path / ckpt.CONFIG).exists() else None
 
     @property
     def resumable(self) -> bool:
         """Stopped with resume state saved (a run stopped before its first checkpoint has none)."""
-        return not self.active and self.record.get("outcome") == "stopped" and (self.folder / "resume").is_dir()
+        return not self.active and self.record.get("outcome") == "stopped" and (self.folder / ckpt.RESUME).is_dir()
 
     @property
     def budget(self) -> tuple[str, float]:
@@ -474,7 +469,7 @@ class RunManager:
         else:
             args = train_args(run) + (["--resume"] if job["kind"] == "resume" else [])
             if job["kind"] == "resume":  # measured before this training: no longer true after it
-                (run.folder / "checkpoint" / ckpt.METRICS).unlink(missing_ok=True)
+                (run.folder / ckpt.CHECKPOINT / ckpt.METRICS).unlink(missing_ok=True)
                 run.record["measured"] = False
         env = {**os.environ, "OMP_NUM_THREADS": str(run.request["threads"]), "PYTHONUNBUFFERED": "1"}
         with open(run.folder / LOG, "ab") as log:

@@ -16,7 +16,7 @@ PER_ROW = 2   # metrics side by side on a card a third of the page wide (at 3, "
 
 def preview(entry: Entry, model) -> tuple[Image.Image, str | None]:
     """The checkpoint's preview.png, or fresh samples when it has none or it cannot be read (with why)."""
-    path, problem = ckpt.resolve(entry.location) / "preview.png", None
+    path, problem = ckpt.resolve(entry.location) / ckpt.PREVIEW, None
     if path.is_file():
         try:  # read as an upload is: a damaged or hostile file gives a message, not an exception
             return decode(path.read_bytes())[0], None

@@ -6,6 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from genmodels import checkpoint as ckpt
 from genmodels.checkpoint import CheckpointError
 from genmodels.config import ConfigError
 from genmodels.data import DatasetUnavailable, dataset_names
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         run, data = prepare(args.dataset, args.model, overrides, args.config, args.data_root, args.download)
         command = shlex.join(["python", "-m", "train", *(argv if argv is not None else sys.argv[1:])])
         trainer = Trainer(run, data, out, command=command)
-        if (out / "resume").exists() and not args.resume:
+        if (out / ckpt.RESUME).exists() and not args.resume:
             raise CheckpointError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
         if args.resume and not trainer.resume():
             print(f"nothing to resume in {out}; starting a new run", file=sys.stderr)

@@ -36,7 +36,7 @@ def choose(run: Path, n: int, device: str | None = None) -> tuple[Path, dict]:
     """The leading epoch of lowest Inception FID (n samples against n training images), and the record of the choice."""
     device = str(pick_device(device))
     extractor, scores, folders = get_extractor(device), {}, {}
-    for folder in [*sorted((run / ckpt.CANDIDATES).glob("epoch-*")), run / "best", run / "checkpoint"]:
+    for folder in [*sorted((run / ckpt.CANDIDATES).glob("epoch-*")), run / ckpt.BEST, run / ckpt.CHECKPOINT]:
         if not folder.is_dir():
             continue
         try:
@@ -67,20 +67,20 @@ def ship(run: Path, dest: Path, final: bool = False, choose_n: int = 0, device: 
     if choose_n:
         source, choice = choose(run, choose_n, device)
     else:
-        source = run / "checkpoint" if final or not (run / "best").is_dir() else run / "best"
+        source = run / ckpt.CHECKPOINT if final or not (run / ckpt.BEST).is_dir() else run / ckpt.BEST
     model = ckpt.load(source)  # refuses a checkpoint that does not load, before DEST is touched
     size = (source / ckpt.WEIGHTS).stat().st_size
     if size > MAX_WEIGHTS_BYTES:
         raise CheckpointError(f"{source / ckpt.WEIGHTS} is {size / 2**20:.1f} MB, over the "
                               f"{MAX_WEIGHTS_BYTES // 2**20} MB shipped weights may take")
-    path = run / "checkpoint" / ckpt.HISTORY
+    path = run / ckpt.CHECKPOINT / ckpt.HISTORY
     history = ckpt.check_history(ckpt.read_json(path), path)
     config = model.checkpoint
     training = {**config.get("training", {}), **({"choice": choice} if choice else {})}
     ckpt.save(model, dest, config["family"], data=config.get("data"), training=training)
     ckpt.write_json(dest / ckpt.HISTORY, history)
     image = preview_grid(model)
-    ckpt.atomic_write(dest / "preview.png", lambda tmp: image.save(tmp, format="PNG"))
+    ckpt.atomic_write(dest / ckpt.PREVIEW, lambda tmp: image.save(tmp, format="PNG"))
     (dest / ckpt.METRICS).unlink(missing_ok=True)
     return source
 

@@ -211,7 +211,7 @@ def run_trial(spec: SweepSpec, name: str, folder: Path, params: dict, data: Imag
 def collect(folder: Path, name: str, params: dict) -> dict:
     """One row of the results table from what is on disk in a trial folder."""
     record = ckpt.read_json(folder / TRIAL_JSON) if (folder / TRIAL_JSON).exists() else {"status": "pending"}
-    checkpoint = folder / "checkpoint"
+    checkpoint = folder / ckpt.CHECKPOINT
     history = (ckpt.read_optional_json(checkpoint, ckpt.HISTORY) or {}).get("epochs", [])
     last = history[-1] if history else {}
     training = ckpt.read_config(checkpoint).get("training", {}) if (checkpoint / ckpt.CONFIG).exists() else {}
@@ -226,7 +226,7 @@ def collect(folder: Path, name: str, params: dict) -> dict:
         "wall_seconds": training.get("wall_seconds"),
         "final": {k: v for k, v in last.items() if k not in ckpt.BOOKKEEPING},
         "metrics": {k: m["value"] for k, m in metrics.items()},
-        "checkpoint": f"{name}/checkpoint" if (checkpoint / ckpt.WEIGHTS).exists() else None,
+        "checkpoint": f"{name}/{ckpt.CHECKPOINT}" if (checkpoint / ckpt.WEIGHTS).exists() else None,
         "command": record.get("command"),
     }
 

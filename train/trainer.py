@@ -182,7 +182,7 @@ class Trainer:
                 p.batch_in_epoch = 0
                 self.decay_learning_rates()
             seconds = self.elapsed()
-            entry = {"epoch": p.epoch if epoch_done else p.epoch + p.batch_in_epoch / len(batches), "step": p.step,
+            entry = {"epoch": p.epoch if epoch_done else self.epochs_done(), "step": p.step,
                      "images_seen": p.images_seen, "seconds": round(seconds, 1),
                      "images_per_sec": round(epoch_images / max(time.perf_counter() - epoch_start, 1e-9), 1),
                      **{k: sums[k] / counts[k] for k in sums}}
@@ -193,7 +193,7 @@ class Trainer:
                     if epoch_done or last:
                         self.objective.after_epoch(self.shipped, self.data, copies=(self.G,) if self.G_ema is not None else ())
                     best = epoch_done and cfg.fid_every and p.epoch % cfg.fid_every == 0 and self.evaluate_epoch(entry, seconds)
-                    self.write_preview(self.out / "checkpoint", *([self.out / "best"] if best else []))
+                    self.write_preview(self.out / ckpt.CHECKPOINT, *([self.out / ckpt.BEST] if best else []))
                 self.write_history()
                 print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()),
                       file=sys.stderr, flush=True)
@@ -202,7 +202,7 @@ class Trainer:
                 last_save = time.perf_counter()
         if self.live is not None and self.live.last_step != p.step:
             self.write_live()  # the end of the run, when the last line was written before it
-        return self.out / "checkpoint"
+        return self.out / ckpt.CHECKPOINT
 
     def record(self, entry: dict) -> None:
         """Add an epoch's entry to the history. An entry for part of the same epoch (written where an earlier
@@ -221,9 +221,9 @@ class Trainer:
         name, value = self.epoch_fid.name, measured[self.epoch_fid.name]
         if self.best is None or value < self.best["value"]:
             self.best = {"epoch": entry["epoch"], "metric": name, "value": value}
-            ckpt.save(self.shipped, self.out / "best", self.run.family, data=self.data_record(),
+            ckpt.save(self.shipped, self.out / ckpt.BEST, self.run.family, data=self.data_record(),
                       training={**self.training_record(seconds), "best": self.best})
-            ckpt.write_json(self.out / "best" / ckpt.HISTORY, {"epochs": self.history, "best": self.best})
+            ckpt.write_json(self.out / ckpt.BEST / ckpt.HISTORY, {"epochs": self.history, "best": self.best})
             self.keep_candidate(entry, seconds)
             return True
         self.keep_candidate(entry, seconds)
@@ -246,12 +246,17 @@ class Trainer:
                 shutil.rmtree(old)
 
     def write_history(self) -> None:
-        ckpt.write_json(self.out / "checkpoint" / ckpt.HISTORY, {"epochs": self.history, "best": self.best})
+        ckpt.write_json(self.out / ckpt.CHECKPOINT / ckpt.HISTORY, {"epochs": self.history, "best": self.best})
 
     def elapsed(self) -> float:
         """Training wall time so far, earlier processes of a resumed run included."""
         started, before = self.clock
         return before + time.perf_counter() - started
+
+    def epochs_done(self) -> float:
+        """Epochs trained so far, the current one's done batches as a fraction (as many as epoch_batches makes)."""
+        p = self.progress
+        return p.epoch + p.batch_in_epoch / max(1, len(self.data) // self.run.train.batch_size)
 
     def budget_spent(self) -> bool:
         cfg = self.run.train
@@ -336,8 +341,8 @@ class Trainer:
     def write_preview(self, *folders: Path) -> None:
         """This epoch's preview grid into samples/ and each checkpoint folder given."""
         image = preview_grid(self.shipped)
-        epoch = self.out / "samples" / f"epoch_{math.ceil(self.history[-1]['epoch']):03d}.png"
-        for path in [epoch, *(folder / "preview.png" for folder in folders)]:
+        epoch = self.out / ckpt.SAMPLES / f"epoch_{math.ceil(self.history[-1]['epoch']):03d}.png"
+        for path in [epoch, *(folder / ckpt.PREVIEW for folder in folders)]:
             ckpt.atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
 
     def write_live(self) -> None:
@@ -345,15 +350,14 @@ class Trainer:
         p = self.progress
         with self.own_rng():  # as for previews: watching a run must not change it
             frame = preview_grid(self.shipped)
-        self.live.write(p.step, p.epoch + p.batch_in_epoch / max(1, len(self.data) // self.run.train.batch_size),
-                        p.images_seen, self.elapsed(), frame)
+        self.live.write(p.step, self.epochs_done(), p.images_seen, self.elapsed(), frame)
 
     def data_record(self) -> dict:
         return {k: v for k, v in self.data.describe().items() if k != "split"}
 
     def training_record(self, seconds: float) -> dict:
         p, cfg = self.progress, self.run.train
-        return {"epochs": p.epoch + p.batch_in_epoch / max(1, len(self.data) // cfg.batch_size), "steps": p.step,
+        return {"epochs": self.epochs_done(), "steps": p.step,
                 "images_seen": p.images_seen, "wall_seconds": round(seconds, 1), "device": str(self.device),
                 "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else self.device.type,
                 "processes": self.world.size, "precision": str(self.dtype).replace("torch.", "") if self.dtype else "fp32",
@@ -375,7 +379,7 @@ class Trainer:
         self.save_checkpoint()
 
     def save_checkpoint(self) -> None:
-        ckpt.save(self.shipped, self.out / "checkpoint", self.run.family, data=self.data_record(),
+        ckpt.save(self.shipped, self.out / ckpt.CHECKPOINT, self.run.family, data=self.data_record(),
                   training=self.training_record(self.progress.seconds))
 
     # ---- resume ------------------------------------------------------------------------------
@@ -388,7 +392,7 @@ class Trainer:
         tensors["rng.cpu"] = torch.get_rng_state()
         if self.device.type == "cuda":
             tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
-        ckpt.save_training_state(self.out / "resume", self.progress.step, tensors, {
+        ckpt.save_training_state(self.out / ckpt.RESUME, self.progress.step, tensors, {
             "progress": vars(self.progress), "param_groups": groups, "history": self.history, "best": self.best,
             "run": self.run.to_dict()})
 
@@ -397,7 +401,7 @@ class Trainer:
 
         Also clears what a kill can leave behind (temporaries, tensor files state.json does not name) and
         rewrites checkpoint/ from the resumed state, which repairs a checkpoint/ killed between its two files."""
-        loaded = ckpt.load_training_state(self.out / "resume", self.device, tidy=self.world.is_main)
+        loaded = ckpt.load_training_state(self.out / ckpt.RESUME, self.device, tidy=self.world.is_main)
         if loaded is None:
             return False
         tensors, meta = loaded
@@ -420,7 +424,7 @@ class Trainer:
         self.saved_step = self.progress.step
         self.set_learning_rates(saved["train"])
         if self.world.is_main:
-            for sub in ("checkpoint", "best", "samples", LIVE, f"{LIVE}/{FRAMES}"):
+            for sub in (ckpt.CHECKPOINT, ckpt.BEST, ckpt.SAMPLES, LIVE, f"{LIVE}/{FRAMES}"):
                 ckpt.remove_temporaries(self.out / sub)
             self.save_checkpoint()
             self.write_history()

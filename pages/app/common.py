@@ -16,6 +16,7 @@ import torch
 from genmodels import checkpoint as ckpt
 from genmodels.config import WEIGHTS_ENV, ConfigError, weights_root
 from genmodels.data import DatasetUnavailable, load_data
+from genmodels.device import devices
 from genmodels.explore import LabelTextError
 from genmodels.metrics.classifier import load_classifier
 from genmodels.models import SHOWCASE
@@ -107,10 +108,6 @@ def discover(root: Path) -> list[Entry]:
     """weights/<dataset>/<model>/ folders; one without a config.json gets an entry that says so."""
     found = sorted(p for p in root.glob("*/*") if p.is_dir() and p.name not in NOT_MODELS and not p.name.startswith("."))
     return [read_entry(f"{p.parent.name}/{p.name}", str(p)) for p in found]
-
-
-def devices() -> list[str]:
-    return (["cuda"] if torch.cuda.is_available() else []) + ["cpu"]
 
 
 def stamp(location: str) -> float:
