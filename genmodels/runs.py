@@ -36,6 +36,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from train.command import invocation, train_arguments  # until this module moves into train/
+
 from . import checkpoint as ckpt
 from . import live
 from .device import devices
@@ -156,16 +158,16 @@ def clamp(request: Request) -> tuple[Request, list[str]]:
     return dataclasses.replace(request, amount=amount, settings=settings, threads=threads), notes
 
 
-def train_args(run: Run) -> list[str]:
-    """`python -m train` arguments of a run (without --resume)."""
+def train_args(run: Run, resume: bool = False) -> list[str]:
+    """The interpreter's arguments that train a run (train/command.py builds the command line)."""
     r = run.request
     steps, seconds = (r["amount"], 0) if r["budget"] == "steps" else (0, r["amount"])
     sets = [f"train.epochs={1_000_000}",  # the budget ends the run, not the recipe's epoch count
             f"train.max_steps={steps}", f"train.max_seconds={seconds}", f"train.threads={r['threads']}",
             f"train.live_every={LIVE_EVERY}", f"train.checkpoint_minutes={CHECKPOINT_MINUTES}",
             *(f"{k}={v!r}" for k, v in r["settings"].items())]
-    return ["-m", "train", r["dataset"], r["family"], "--out", str(run.folder), "--device", r["device"],
-            *(a for s in sets for a in ("--set", s))]
+    return invocation(train_arguments(r["dataset"], r["family"], out=run.folder, device=r["device"], overrides=sets,
+                                      resume=resume))
 
 
 # ---- a run, as read from its folder ----------------------------------------------------------------------------
@@ -467,7 +469,7 @@ class RunManager:
         if job["kind"] == "measure":
             args = ["-m", "genmodels.evaluate", str(run.checkpoint), *MEASURE_ARGS, "--device", run.request["device"]]
         else:
-            args = train_args(run) + (["--resume"] if job["kind"] == "resume" else [])
+            args = train_args(run, resume=job["kind"] == "resume")
             if job["kind"] == "resume":  # measured before this training: no longer true after it
                 (run.folder / ckpt.CHECKPOINT / ckpt.METRICS).unlink(missing_ok=True)
                 run.record["measured"] = False

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from genmodels.config import ConfigError
 from genmodels.data import DatasetUnavailable, dataset_names
 from genmodels.registry import family_names, get_family
 
+from .command import command_line
 from .config import config_file, prepare
 from .trainer import Trainer, TrainingDiverged
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path("runs") / args.dataset.replace(":", "_").replace("/", "_") / args.model
     try:
         run, data = prepare(args.dataset, args.model, overrides, args.config, args.data_root, args.download)
-        command = shlex.join(["python", "-m", "train", *(argv if argv is not None else sys.argv[1:])])
+        command = command_line(argv if argv is not None else sys.argv[1:])
         trainer = Trainer(run, data, out, command=command)
         if (out / ckpt.RESUME).exists() and not args.resume:
             raise CheckpointError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")

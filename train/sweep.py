@@ -27,7 +27,6 @@ import itertools
 import json
 import math
 import random
-import shlex
 import sys
 import time
 import tomllib
@@ -41,6 +40,7 @@ from genmodels.config import ConfigError, from_dict
 from genmodels.data import DatasetUnavailable, ImageData
 from genmodels.registry import get_family
 
+from .command import command_line, train_arguments
 from .config import SECTIONS, TrainConfig, prepare
 from .trainer import Trainer
 
@@ -164,12 +164,7 @@ def trial_overrides(spec: SweepSpec, params: dict) -> list[str]:
 
 def trial_command(spec: SweepSpec, folder: Path, overrides: list[str]) -> str:
     """The `python -m train` command that reproduces a trial on its own."""
-    args = ["python", "-m", "train", spec.dataset, spec.model, "--out", str(folder)]
-    if spec.config:
-        args += ["--config", spec.config]
-    for item in overrides:
-        args += ["--set", item]
-    return shlex.join(args)
+    return command_line(train_arguments(spec.dataset, spec.model, out=folder, config=spec.config, overrides=overrides))
 
 
 def trial_name(index: int) -> str:
