@@ -75,19 +75,18 @@ def source(trial: votes.Trial, by_key: dict[str, Entry]) -> str:
     return f"fake: made by {by_key[trial.model_key].label} from seed {trial.seed} of its pool"
 
 
+def right(r: dict) -> int:
+    return sum(a == t.truth for a, t in zip(r["answers"], r["trials"]))
+
+
 def feedback(r: dict, by_key: dict[str, Entry]) -> None:
-    """What the last answer was, and the score so far."""
+    """What the last answer was."""
     done = len(r["answers"])
-    if not done:
-        st.info("Is this image real, or did a model make it? Press **←** for real, **→** for fake.")
-        return
     trial, said = r["trials"][done - 1], r["answers"][done - 1]
     if said == trial.truth:
         st.success(f"**Right.** Image {done} was {source(trial, by_key)}.")
     else:
         st.error(f"**{'Fooled' if trial.truth == 'fake' else 'Wrong'}.** Image {done} was {source(trial, by_key)}.")
-    right = sum(a == t.truth for a, t in zip(r["answers"], r["trials"]))
-    st.markdown(f"**Score so far: {right} of {done} right**")
 
 
 def image_of(trial: votes.Trial, entry: Entry, device: str):
@@ -100,7 +99,7 @@ def image_of(trial: votes.Trial, entry: Entry, device: str):
 def play(r: dict, by_key: dict[str, Entry], device: str) -> None:
     index = len(r["answers"])
     trial = r["trials"][index]
-    left, right = st.columns([1, 1])
+    left, side = st.columns([1, 1])
     with left:
         st.markdown(f"**Image {index + 1} of {len(r['trials'])}**")
         st.image(picture(image_of(trial, by_key[trial.model_key], device), nrow=1, width=WIDTH))
@@ -112,17 +111,21 @@ def play(r: dict, by_key: dict[str, Entry], device: str) -> None:
                     width="stretch")
         fake.button("Fake", key=f"rof_fake_{index}", shortcut="Right", on_click=answer, args=(index, "fake"),
                     width="stretch")
-    with right:
-        feedback(r, by_key)
+    with side:
+        if index:
+            feedback(r, by_key)
+            st.markdown(f"**Score so far: {right(r)} of {index} right**")
+        else:
+            st.info("Is this image real, or did a model make it? Press **←** for real, **→** for fake.")
         st.progress(index / len(r["trials"]))
 
 
 def summary(r: dict, by_key: dict[str, Entry], device: str) -> None:
-    """The round's score, and the models that fooled the person, with the images that did."""
+    """The round's score, the models that fooled the person with the images that did, and the real images taken
+    for fakes."""
     pairs = list(zip(r["trials"], r["answers"]))
-    right = sum(t.truth == a for t, a in pairs)
     feedback(r, by_key)
-    st.subheader(f"Your score: {right} of {len(pairs)} right ({100 * right / len(pairs):.0f}%)")
+    st.subheader(f"Your score: {right(r)} of {len(pairs)} right ({100 * right(r) / len(pairs):.0f}%)")
     st.caption("Guessing gets about half right. Your answers join everyone's in each model's human score (HYPE∞) on "
                "the Metrics page: the share of answers people get wrong, 50% when a model cannot be told from "
                "real images.")
@@ -132,16 +135,19 @@ def summary(r: dict, by_key: dict[str, Entry], device: str) -> None:
             fooled.setdefault(t.model_key, []).append(t)
     if fooled:
         st.markdown("**Models that fooled you**")
-        for key, trials in sorted(fooled.items(), key=lambda kv: -len(kv[1])):
+        for col, (key, trials) in zip(st.columns(len(by_key)), sorted(fooled.items(), key=lambda kv: -len(kv[1]))):
             shown = sum(t.truth == "fake" and t.model_key == key for t, _ in pairs)
-            st.markdown(f"{by_key[key].label}: {len(trials)} of its {shown} image{'s' * (shown > 1)}")
-            st.image([picture(image_of(t, by_key[key], device), nrow=1, width=96) for t in trials],
-                     caption=[f"seed {t.seed}" for t in trials], width=96)
+            col.markdown(f"{by_key[key].title}: **{len(trials)} of {shown}**")
+            col.caption(key)
+            col.image([picture(image_of(t, by_key[key], device), nrow=1, width=96) for t in trials],
+                      caption=[f"seed {t.seed}" for t in trials], width=96)
     else:
         st.markdown("**No model fooled you this round.**")
-    doubted = sum(t.truth == "real" and a == "fake" for t, a in pairs)
-    reals = sum(t.truth == "real" for t, _ in pairs)
-    st.markdown(f"Real images you took for fakes: **{doubted} of {reals}**.")
+    doubted = [t for t, a in pairs if t.truth == "real" and a == "fake"]
+    st.markdown(f"**Real images you took for fakes: {len(doubted)} of {sum(t.truth == 'real' for t, _ in pairs)}**")
+    if doubted:
+        st.image([picture(image_of(t, by_key[t.model_key], device), nrow=1, width=96) for t in doubted],
+                 caption=[f"#{t.real_index}" for t in doubted], width=96)
     st.button("New round", key="rof_new", shortcut="Enter", type="primary", icon=":material/replay:",
               on_click=lambda: st.session_state.pop(ROUND))
 

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from app_fixtures import weights_dir  # noqa: F401  (fixture)
 from genmodels import checkpoint as ckpt
+from genmodels.registry import get_family
 from genmodels.votes import POOL_SIZE, Vote, VoteStore
 from test_votes import on_a_full_disk, read_only
 
@@ -86,7 +87,12 @@ def test_a_round_of_20_stores_20_votes_and_the_metrics_page_shows_hype(monkeypat
     assert f"Your score: {right} of 20 right" in texts(at)
     fooled = {r["model_key"] for r in stored if r["truth"] == "fake" and r["answer"] == "real"}
     for key in fooled:
-        assert f"({key}): " in texts(at), "each model that fooled the person is named"
+        n = sum(r["model_key"] == key and r["truth"] == "fake" and r["answer"] == "real" for r in stored)
+        title = get_family(key.split("/")[1]).title
+        assert f"{title}: **{n} of " in texts(at) and key in texts(at), "each model that fooled is named, with how often"
+    doubted = sum(r["truth"] == "real" and r["answer"] == "fake" for r in stored)
+    assert f"Real images you took for fakes: {doubted} of 10" in texts(at)
+    assert len(at.get("image")) == len(fooled) + (doubted > 0), "the images that fooled, and the reals doubted"
     at.button(key="rof_new").click().run()
     assert "Image 1 of 20" in texts(at), "a new round starts"
 
