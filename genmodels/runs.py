@@ -16,6 +16,7 @@ State lives on disk, so every server process and every session sees the same run
                     "started_at", "log_from", "stop_at"} or null), outcome (null | finished | stopped | failed),
                     message (the trainer's own words when it failed), measured, measure_error (the evaluator's)
   ROOT/ID/log.txt   what the processes printed
+  ROOT/ID/outcome.json  how the trainer's last process ended, in its own words (train/outcome.py)
   ROOT/ID/checkpoint/, resume/, live/, samples/, best/   the trainer's (train/trainer.py, genmodels/live.py)
 """
 from __future__ import annotations
@@ -37,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from train.command import invocation, train_arguments  # until this module moves into train/
+from train.outcome import FINISHED, INTERRUPTED, clear_outcome, read_outcome
 
 from . import checkpoint as ckpt
 from . import live
@@ -470,6 +472,7 @@ class RunManager:
             args = ["-m", "genmodels.evaluate", str(run.checkpoint), *MEASURE_ARGS, "--device", run.request["device"]]
         else:
             args = train_args(run, resume=job["kind"] == "resume")
+            clear_outcome(run.folder)  # an earlier process's: this one writes its own as it ends
             if job["kind"] == "resume":  # measured before this training: no longer true after it
                 (run.folder / ckpt.CHECKPOINT / ckpt.METRICS).unlink(missing_ok=True)
                 run.record["measured"] = False
@@ -486,7 +489,8 @@ class RunManager:
         self.write(run)
 
     def ended(self, run: Run) -> None:
-        """Record how a run's process ended, in the words it printed."""
+        """Record how a run's process ended: as the trainer's outcome record says, else (a process killed before it
+        could write one) by its exit status; the evaluator's failure in the words it printed."""
         job = run.job
         child = _children.pop(job["pid"], None)
         code = child.returncode if child is not None else None  # None: started by a server that has gone since
@@ -494,12 +498,14 @@ class RunManager:
         if job["kind"] == "measure":
             ok = code == 0 or (code is None and "error:" not in said)
             run.record.update(measured=ok, measure_error=None if ok else error_message(said, code))
-        elif code == 0 or (code is None and "\ncheckpoint: " in said):
-            run.record.update(outcome="finished", message=None)
-        elif job.get("stop_at") or (code is None and "interrupted" in said):
-            run.record.update(outcome="stopped", message=None)
         else:
-            run.record.update(outcome="failed", message=error_message(said, code))
+            outcome = read_outcome(run.folder) or {}
+            if code == 0 or outcome.get("outcome") == FINISHED:
+                run.record.update(outcome="finished", message=None)
+            elif job.get("stop_at") or outcome.get("outcome") == INTERRUPTED:
+                run.record.update(outcome="stopped", message=None)
+            else:
+                run.record.update(outcome="failed", message=outcome.get("message") or error_message(said, code))
         run.record["job"] = None
         self.write(run)
 

@@ -14,6 +14,7 @@ from genmodels import checkpoint as ckpt
 from genmodels.data import load_data
 from interrupt import kill_after_step
 from train.config import resolve_config
+from train.outcome import read_outcome
 from train.trainer import Trainer, TrainingDiverged
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,9 +52,12 @@ def test_short_cli_run_writes_a_checkpoint_that_loads(tmp_path):
     with torch.no_grad():
         x = model.generate(torch.randn(10, model.latent_dim), torch.arange(10))
     assert x.shape == (10, 1, 28, 28)
+    assert read_outcome(out) == {"outcome": "finished", "checkpoint": str(out / "checkpoint")}
     # a second run into the same folder must not silently overwrite it
     again = cli("mnist-5k", "cgan", "--max-steps", "1", "--out", str(out))
     assert again.returncode == 1 and "--resume" in again.stderr
+    said = read_outcome(out)
+    assert said["outcome"] == "error" and said["message"] in again.stderr and "--resume" in said["message"]
 
 
 def run_config(*overrides: str):

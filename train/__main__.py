@@ -13,6 +13,7 @@ from genmodels.registry import family_names, get_family
 
 from .command import command_line
 from .config import config_file, prepare
+from .outcome import ERROR, FINISHED, INTERRUPTED, clear_outcome, write_outcome
 from .trainer import Trainer, TrainingDiverged
 
 
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None:
             overrides.append(f"train.{key}={value if flag != 'device' else repr(value)}")
     out = args.out or Path("runs") / args.dataset.replace(":", "_").replace("/", "_") / args.model
+    clear_outcome(out)
     try:
         run, data = prepare(args.dataset, args.model, overrides, args.config, args.data_root, args.download)
         command = command_line(argv if argv is not None else sys.argv[1:])
@@ -79,12 +81,15 @@ def main(argv: list[str] | None = None) -> int:
             trainer.world.close()
     except (ConfigError, DatasetUnavailable, CheckpointError, TrainingDiverged) as e:
         print(f"error: {e}", file=sys.stderr)
+        write_outcome(out, ERROR, message=str(e))
         return 1
     except KeyboardInterrupt:
         print(f"\ninterrupted: continue with --resume --out {out}", file=sys.stderr)
+        write_outcome(out, INTERRUPTED)
         return 130
     if trainer.world.is_main:
         print(f"checkpoint: {path}")
+        write_outcome(out, FINISHED, checkpoint=path)
     return 0
 
 
