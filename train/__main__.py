@@ -9,6 +9,7 @@ from genmodels import checkpoint as ckpt
 from genmodels.checkpoint import CheckpointError
 from genmodels.config import ConfigError
 from genmodels.data import DatasetUnavailable, dataset_names
+from genmodels.device import pick_device
 from genmodels.registry import family_names, get_family
 
 from .command import command_line
@@ -62,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path("runs") / args.dataset.replace(":", "_").replace("/", "_") / args.model
     clear_outcome(out)
     try:
+        if args.device:
+            pick_device(args.device)  # a device this machine lacks stops the run here, before the data loads
         run, data = prepare(args.dataset, args.model, overrides, args.config, args.data_root, args.download)
         command = command_line(argv if argv is not None else sys.argv[1:])
         trainer = Trainer(run, data, out, command=command)
