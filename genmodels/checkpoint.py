@@ -1,8 +1,8 @@
-"""Checkpoints are folders: config.json + model.safetensors (+ metrics.json, history.json).
+"""Checkpoints are folders: config.json + model.safetensors (+ metrics.json, history.json, preview.png).
 
-`load` rebuilds the model from config.json alone and loads the weights strictly. Every write goes to a
-temporary file in the same folder first and is then renamed over the target, so a killed process never
-leaves a half-written file. No pickles: tensors go to safetensors, everything else to JSON.
+`load` rebuilds the model from config.json alone and loads the weights strictly. Files are written and read
+through genmodels.files (atomic writes, JSON, safetensors; no pickles), whose primitives this module also
+offers, so `ckpt.write_json` and the rest read as part of the checkpoint API.
 
 A checkpoint describes itself and is checked against that description before it is used: `save` records a
 content hash of the tensors (in config.json and in the weights file's metadata) with the family and
@@ -14,22 +14,19 @@ Checkpoints saved before the hash existed carry none; they are checked in every 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
 import re
-import tempfile
-import uuid
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 from torch import nn
 
 from .config import ConfigError, to_dict
+from .files import (  # noqa: F401  (atomic_write, load_tensors, remove_temporaries: offered as ckpt.*, see above)
+    CheckpointError, atomic_write, content_hash, load_tensors, not_finite, read_json, read_tensors, remove_temporaries,
+    save_tensors, write_json)
 from .registry import get_family
 from .sampling import eval_mode, sample
 
@@ -53,97 +50,11 @@ MAX_ELEMENTS = 100_000_000              # numbers in a checkpoint's tensors (400
 HEADER_SLACK = 1_000_000                # bytes a safetensors header may add to the tensors' own size
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint file is missing, corrupt or does not match its config; the message names the file."""
-
-
-def atomic_write(path: str | Path, write: Callable[[str], Any]) -> None:
-    """Call write(tmp_path), then rename tmp_path over `path`. Temporaries are named `.NAME.*.tmp`
-    (see remove_temporaries)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def remove_temporaries(folder: str | Path) -> list[Path]:
-    """Delete the temporaries a killed atomic_write left in `folder` (never the files they were to replace)."""
-    stale = [p for p in Path(folder).glob(".*.tmp") if p.is_file()] if Path(folder).is_dir() else []
-    for p in stale:
-        p.unlink()
-    return stale
-
-
-def write_json(path: str | Path, obj: Any) -> None:
-    def write(tmp):
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=False)
-            f.write("\n")
-
-    atomic_write(path, write)
-
-
-def read_json(path: str | Path) -> Any:
-    path = Path(path)
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} is missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path} is not valid JSON ({e})") from None
-
-
-def content_hash(tensors: dict[str, torch.Tensor]) -> str:
-    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order: what the weights are, not how a
-    file lays them out, so re-saving the same tensors keeps the hash."""
-    h = hashlib.sha256()
-    for name in sorted(tensors):
-        t = tensors[name].detach().to("cpu").contiguous()
-        h.update(f"{name}\0{str(t.dtype).removeprefix('torch.')}\0{list(t.shape)}\0".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy())
-    return h.hexdigest()
-
-
-def not_finite(tensors: dict[str, torch.Tensor]) -> list[str]:
-    """Names of the floating-point tensors that hold a NaN or an infinity."""
-    return [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
-
-
 def samples_finite(model: nn.Module) -> bool:
     """Whether the generator draws finite images from two seeded codes (eval mode; the global RNG is not used).
     Finite weights can still be huge enough (after a learning rate of 1e30, say) that every image is NaN."""
     with eval_mode(model):
         return bool(torch.isfinite(sample(model, 2, seed=0)).all())
-
-
-def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
-    # safetensors refuses shared or non-contiguous storage: give each tensor its own contiguous copy.
-    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
-
-
-def read_tensors(path: str | Path, device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """(tensors, metadata) of a safetensors file."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path} is missing")
-    try:
-        with safe_open(str(path), framework="pt", device=str(device)) as f:
-            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
-    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError):
-        raise CheckpointError(f"{path} is not a readable safetensors file: it is truncated or corrupt") from None
-
-
-def load_tensors(path: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-    return read_tensors(path, device)[0]
 
 
 def save(model: nn.Module, directory: str | Path, family: str, data: dict | None = None,
@@ -365,89 +276,3 @@ def check_folder(location: str | Path) -> dict:
     for name in CHECKS:
         read_optional_json(location, name)
     return config
-
-
-# ---- training state: what a run folder's resume/ holds beside the shippable checkpoint ----------------------------
-# resume/ is one unit: each save's tensors go to a new file named for that save, and state.json, renamed into place
-# last, names that file with its content hash; only then are older tensor files removed. So state.json always names
-# complete tensors of its own save, whenever the process is killed.
-
-STATE = "state.json"
-STATE_TENSORS = re.compile(r"state(-\d+-[0-9a-f]+)?\.safetensors")  # state.safetensors: runs saved before issue 17
-Stateful = nn.Module | torch.optim.Optimizer
-
-
-def flatten_state(objects: dict[str, Stateful | None]) -> tuple[dict[str, torch.Tensor], dict[str, list]]:
-    """The tensors of modules and optimisers under "NAME." prefixes (an optimiser's per-parameter state as
-    NAME.state.PARAM_ID.KEY), and each optimiser's param_groups, which are plain JSON."""
-    tensors: dict[str, torch.Tensor] = {}
-    groups: dict[str, list] = {}
-    for name, obj in objects.items():
-        if obj is None:
-            continue
-        if isinstance(obj, torch.optim.Optimizer):
-            state = obj.state_dict()
-            groups[name] = state["param_groups"]
-            for pid, values in state["state"].items():
-                for key, value in values.items():
-                    tensors[f"{name}.state.{pid}.{key}"] = torch.as_tensor(value)
-        else:
-            tensors.update({f"{name}.{k}": v for k, v in obj.state_dict().items()})
-    return tensors, groups
-
-
-def restore_state(objects: dict[str, Stateful | None], tensors: dict[str, torch.Tensor], groups: dict[str, list]) -> None:
-    """Load what flatten_state gave back into the same objects (modules strictly)."""
-    for name, obj in objects.items():
-        if obj is None:
-            continue
-        prefix = f"{name}."
-        part = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        if isinstance(obj, torch.optim.Optimizer):
-            state: dict[int, dict] = {}
-            for key, value in part.items():
-                _, pid, field = key.split(".", 2)
-                state.setdefault(int(pid), {})[field] = value
-            obj.load_state_dict({"state": state, "param_groups": groups[name]})
-        else:
-            obj.load_state_dict(part, strict=True)
-
-
-def save_training_state(folder: str | Path, step: int, tensors: dict[str, torch.Tensor], meta: dict) -> None:
-    """Write a run's training state: `tensors` to a file of this save (a step can be saved twice: mid-epoch, then at
-    the epoch's end), then state.json with `meta` and that file's name and content hash, then drop older files."""
-    folder = Path(folder)
-    name = f"state-{step:08d}-{uuid.uuid4().hex[:8]}.safetensors"
-    save_tensors(folder / name, tensors)
-    write_json(folder / STATE, {**meta, "tensors": name, "sha256": content_hash(tensors)})
-    remove_unnamed_state(folder, name)
-
-
-def load_training_state(folder: str | Path, device: str | torch.device = "cpu", tidy: bool = True
-                        ) -> tuple[dict[str, torch.Tensor], dict] | None:
-    """(tensors, state.json) of the last complete save in `folder`, None when there is none. Damaged state is
-    refused. With tidy (one process of a run, not every one), clears what a kill left behind: temporaries and
-    tensor files state.json does not name."""
-    folder = Path(folder)
-    if not (folder / STATE).exists():
-        return None
-    meta = read_json(folder / STATE)
-    name = meta.get("tensors", "state.safetensors") if isinstance(meta, dict) else None
-    if not isinstance(name, str) or not STATE_TENSORS.fullmatch(name):
-        raise CheckpointError(f"{folder / STATE} names no tensor file of this run ({json.dumps(name)})")
-    tensors = load_tensors(folder / name, device)
-    if "sha256" in meta and content_hash(tensors) != meta["sha256"]:
-        step = meta.get("progress", {}).get("step")
-        raise CheckpointError(f"{folder / name} is damaged: it no longer matches the content hash {folder / STATE} "
-                              f"recorded at step {step}. Start a new run in another --out.")
-    if tidy:
-        remove_temporaries(folder)
-        remove_unnamed_state(folder, name)
-    return tensors, meta
-
-
-def remove_unnamed_state(folder: Path, name: str) -> None:
-    """Delete the training-state tensor files other than `name`, the one state.json names."""
-    for old in folder.iterdir():
-        if old.name != name and STATE_TENSORS.fullmatch(old.name):
-            old.unlink()

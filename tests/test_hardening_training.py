@@ -20,6 +20,7 @@ from genmodels import checkpoint as ckpt
 from genmodels.data import load_data
 from train.__main__ import main as train_main
 from train.config import resolve_config
+from train.state import STATE
 from train.trainer import Trainer, TrainingDiverged
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,7 +102,7 @@ def test_a_kill_at_each_rename_resumes_bit_exact_and_leaves_no_temporaries(tmp_p
         out = tmp_path / f"kill-{k:02d}"
         assert killed_at_rename(run, mnist, out, k), f"the child was not killed at rename {k}"
         left_temporaries += len(temporaries(out))
-        recorded = json.loads((out / "resume" / ckpt.STATE).read_text())["progress"]["step"]
+        recorded = json.loads((out / "resume" / STATE).read_text())["progress"]["step"]
         try:
             ckpt.load(out / "checkpoint")
             outcomes[k] = "checkpoint/ loads"
@@ -162,7 +163,7 @@ def test_a_resumed_epochs_history_equals_the_uninterrupted_runs(tmp_path, mnist,
 
 def test_resume_refuses_damaged_state_in_words(tmp_path, mnist, one_thread):
     Trainer(run_config("train.max_steps=2"), mnist, tmp_path).fit()
-    state = json.loads((tmp_path / "resume" / ckpt.STATE).read_text())
+    state = json.loads((tmp_path / "resume" / STATE).read_text())
     tensors = tmp_path / "resume" / state["tensors"]
     data = bytearray(tensors.read_bytes())
     data[-5] ^= 0xFF
@@ -186,7 +187,7 @@ def test_resumed_run_with_fid_every_equals_the_uninterrupted_run(tmp_path, mnist
     result = subprocess.run([sys.executable, "-m", "train", "mnist-5k", "dcgan", "--out", str(tmp_path / "b"),
                              "--resume", "--max-steps", "37", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    state = json.loads((tmp_path / "b" / "resume" / ckpt.STATE).read_text())
+    state = json.loads((tmp_path / "b" / "resume" / STATE).read_text())
     assert state["progress"]["step"] == 37 and [e.get("classifier_fid") is not None for e in state["history"]][-2:] == [True, False]
     resumed = ckpt.load_tensors(tmp_path / "b" / "resume" / state["tensors"])
     for name in ("G", "G_ema", "D"):

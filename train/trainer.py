@@ -12,7 +12,7 @@ A run folder holds:
                 `python -m train.ship --choose` ships the one with the lowest Inception FID
 
 A kill at any moment leaves a run that resumes consistently. resume/ is one unit, written and read by
-genmodels.checkpoint.save_training_state / load_training_state. checkpoint/ and best/ record the content
+train/state.py. checkpoint/ and best/ record the content
 hash of their weights in config.json (written last), so a kill between their two files is refused by
 `genmodels.load`, and --resume rewrites checkpoint/ from resume/.
 Evaluation, previews and saves draw from their own RNG, so a resumed run equals an uninterrupted one bit for bit.
@@ -44,6 +44,7 @@ from genmodels.sampling import preview_grid
 
 from . import distributed
 from .config import RunConfig
+from .state import flatten_state, load_training_state, restore_state, save_training_state
 
 # Settings a run may change when it is resumed: they do not change what the optimiser does, or (the learning
 # rates) they are how a diverged run continues from its last good checkpoint.
@@ -398,11 +399,11 @@ class Trainer:
         return {"G": self.G, "G_ema": self.G_ema, "D": self.D, "opt_g": self.opt_g, "opt_d": self.opt_d}
 
     def save_resume_state(self) -> None:
-        tensors, groups = ckpt.flatten_state(self.modules())
+        tensors, groups = flatten_state(self.modules())
         tensors["rng.cpu"] = torch.get_rng_state()
         if self.device.type == "cuda":
             tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
-        ckpt.save_training_state(self.out / ckpt.RESUME, self.progress.step, tensors, {
+        save_training_state(self.out / ckpt.RESUME, self.progress.step, tensors, {
             "progress": vars(self.progress), "param_groups": groups, "history": self.history, "best": self.best,
             "run": self.run.to_dict()})
 
@@ -413,7 +414,7 @@ class Trainer:
         rewrites checkpoint/ from the resumed state, which repairs a checkpoint/ killed between its two files."""
         # Read onto the CPU: modules and optimisers copy what they hold to their own device, but an optimiser keeps its
         # step counters where they were read, and Adam on a GPU with counters there syncs with the host per parameter.
-        loaded = ckpt.load_training_state(self.out / ckpt.RESUME, "cpu", tidy=self.world.is_main)
+        loaded = load_training_state(self.out / ckpt.RESUME, "cpu", tidy=self.world.is_main)
         if loaded is None:
             return False
         tensors, meta = loaded
@@ -426,7 +427,7 @@ class Trainer:
             said = "; ".join(f"{key} was {json.dumps(was)}, now {json.dumps(is_)}" for key, was, is_ in differ)
             raise ckpt.CheckpointError(f"the run in {self.out} was made with other settings ({said}). Resume with its "
                                        "settings, or start a new run in another --out.")
-        ckpt.restore_state(self.modules(), tensors, meta["param_groups"])
+        restore_state(self.modules(), tensors, meta["param_groups"])
         torch.set_rng_state(tensors["rng.cpu"].cpu())
         if "rng.cuda" in tensors and self.device.type == "cuda":
             torch.cuda.set_rng_state(tensors["rng.cuda"].cpu(), self.device)
