@@ -38,7 +38,14 @@ def test_the_check_passes_on_the_cpu_and_prints_its_table(tmp_path, monkeypatch,
     environment = {key: os.environ.get(key) for key in CHECK_ENVIRONMENT}
     # One family keeps this in seconds (an FID's 2048-d eigendecompositions alone take seconds on this CPU): a
     # conditional one, whose labels go through training, sampling, projection, the export and the conditional page.
-    status = gpu_check.main([*TINY, "--families", "cgan", "--out", str(tmp_path)])
+    # One thread: on a 2-core machine busy with other work, LAPACK's two threads in those eigendecompositions wait on
+    # each other (the test took 3x as long with two).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        status = gpu_check.main([*TINY, "--families", "cgan", "--out", str(tmp_path)])
+    finally:
+        torch.set_num_threads(threads)
     printed = capsys.readouterr().out
     assert status == 0 and "gpu check: passed" in printed and "FAILED" not in printed, printed
     table = rows(printed)
