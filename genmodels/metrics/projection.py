@@ -9,7 +9,9 @@ our generators have a plain z and no noise inputs, and they are 28-64 px, where 
 reported SSIM/MSE measure. So z is optimised by Adam on the per-image pixel MSE, with the projector's
 learning-rate schedule (5% warm-up, cosine ramp-down over the last 25%). A few random restarts per image
 run as one batch and the best is kept, which matters more for small GANs than any loss term; for the VAE
-one restart starts at the encoder mean.
+one restart starts at the encoder mean. Where time matters more than the protocol (the app's Draw page),
+`candidates` starts the restarts from the best of that many seeded draws, scored in one forward pass: a
+start already near the image needs far fewer steps.
 """
 from __future__ import annotations
 
@@ -31,11 +33,22 @@ def lr_schedule(t: float) -> float:
     return (0.5 - 0.5 * math.cos(ramp * math.pi)) * min(1.0, t / LR_RAMPUP)
 
 
-def initial_latents(model, targets: torch.Tensor, restarts: int, seed: int) -> torch.Tensor:
-    """[restarts * N, latent_dim]: seeded prior draws; for a VAE the first restart is the encoder mean."""
+def initial_latents(model, targets: torch.Tensor, restarts: int, seed: int, labels: torch.Tensor | None = None,
+                    candidates: int = 0) -> torch.Tensor:
+    """[restarts * N, latent_dim]: seeded prior draws, or with `candidates` the `restarts` draws of that many whose
+    images are closest to each target (labels: each target's class, for a conditional model); for a VAE the first
+    restart is the encoder mean."""
     n = targets.shape[0]
-    z = torch.randn(restarts * n, model.latent_dim, generator=torch.Generator().manual_seed(seed))
-    z = z.to(targets.device)
+    draws = max(restarts, candidates)
+    z = torch.randn(draws * n, model.latent_dim, generator=torch.Generator().manual_seed(seed)).to(targets.device)
+    if candidates:
+        with torch.no_grad():
+            images = model.generate(z, None if labels is None else labels.repeat(draws))
+            loss = (images - targets.repeat(draws, 1, 1, 1)).square().flatten(1).mean(1).view(draws, n)
+        best = loss.topk(restarts, dim=0, largest=False).indices            # [restarts, N]: draw index per target
+        z = z.view(draws, n, -1)[best, torch.arange(n, device=z.device)].reshape(restarts * n, -1)
+    else:
+        z = z[: restarts * n]
     if hasattr(model, "encode"):
         with torch.no_grad():
             z[:n] = model.noise(model.encode(targets)[0])
@@ -43,13 +56,14 @@ def initial_latents(model, targets: torch.Tensor, restarts: int, seed: int) -> t
 
 
 def project(model, targets: torch.Tensor, labels: torch.Tensor | None = None, steps: int = 200, lr: float = 0.05,
-            seed: int = 0, restarts: int = 4, callback: Callable[[int, int, float], None] | None = None
-            ) -> tuple[torch.Tensor, torch.Tensor]:
+            seed: int = 0, restarts: int = 4, callback: Callable[[int, int, float], None] | None = None,
+            candidates: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Optimise z so that model.generate(z, labels) reproduces `targets` ([N, C, H, W] in [-1, 1]).
 
     Returns (z [N, latent_dim], images [N, C, H, W]) on the model's device: for each target, the latent with
     the lowest pixel MSE seen over all restarts and steps, and its image. A conditional model needs labels
     (the class each target should be reproduced as). callback(step, steps, mean_loss) is called every step.
+    With `candidates`, the restarts start from the best of that many draws (see initial_latents).
     """
     device = next(model.parameters()).device
     targets = targets.to(device, torch.float32)
@@ -58,13 +72,14 @@ def project(model, targets: torch.Tensor, labels: torch.Tensor | None = None, st
     if model.num_classes:
         if labels is None:
             raise ValueError("this model is conditional: pass the label each target should be projected with")
-        labels = torch.as_tensor(labels, dtype=torch.long, device=device).repeat(restarts)
+        labels = torch.as_tensor(labels, dtype=torch.long, device=device)
     else:
         labels = None
     n = targets.shape[0]
     # batch norm on running statistics: each image's projection is independent of the batch
     with eval_mode(model):
-        z = initial_latents(model, targets, restarts, seed).requires_grad_(True)
+        z = initial_latents(model, targets, restarts, seed, labels, candidates).requires_grad_(True)
+        labels = None if labels is None else labels.repeat(restarts)
         goal = targets.repeat(restarts, 1, 1, 1)
         opt = torch.optim.Adam([z], lr=lr, betas=(0.9, 0.999))
         best_loss = torch.full((restarts * n,), math.inf, device=device)
