@@ -81,6 +81,12 @@ class Entry:
     def label(self) -> str:
         return f"{self.title} ({self.key})"
 
+    @property
+    def name(self) -> str:
+        """The title, with the key where the title and the dataset do not say which checkpoint it is (a visitor's
+        run, a folder or hub repo added in the sidebar): for page titles."""
+        return self.title if self.key == f"{self.dataset}/{self.family}" else self.label
+
 
 @dataclass
 class Selection:
