@@ -1,9 +1,12 @@
 """How fast does the app answer? Cold start to the first sample grid, time per latent-slider move, and the
 server's memory after 10 and after 200 reruns, against a bare `generate` call measured in the same run.
 
-    .venv/bin/python bench/app_latency.py [--weights weights] [--moves 20] [--reruns 200] [--part server|explorer|both]
+    .venv/bin/python bench/app_latency.py [--weights weights] [--moves 20] [--reruns 200]
+                                          [--part server|explorer|first-visit|both]
 
-The explorer part times the latent explorer's in-browser half (pages/components/explorer): the ONNX export per
+The explorer part times the latent explorer: first, a first visit to a fresh server before any export is made, to the
+first usable frame (the server's sliders and image, which stand in while the browser loads the model) and to the
+browser's first frame; then its in-browser half (pages/components/explorer): the ONNX export per
 family, the first frame on the canvas after a page load, and canvas redraws per second while a slider is dragged
 (a Selenium drag of 60 pointer moves of one slider step, each taking 16 ms as a 60 Hz hand's would, counted by the
 page itself), for every family at 28x28 and a 64x64 DCGAN (seeded, untrained checkpoints: the figures are speeds,
@@ -130,8 +133,54 @@ def drag_rate(driver, moves: int = 60) -> tuple[float, int, int, float, float]:
             statistics.median(runs) if runs else float("nan"))
 
 
-def explorer_figures(tmp: Path) -> None:
+def first_visit(weights: Path, tmp: Path) -> None:
+    """Seconds from a page request to the latent explorer's first usable frame (the server's sliders and image, which
+    stand in while the browser loads the model): for the first visitor of a fresh server with nothing exported for the
+    browser (also to the browser's own first frame, its export made meanwhile), and for a second visitor; against the
+    same fresh start's first Sample grid, the app's cold start, measured in this run."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def shown(driver, *texts: str) -> bool:
+        main = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMain"]')
+        return bool(main) and all(t in main[0].text for t in texts)
+
+    def visit(port: int, page: str, who: str, done, drawn: bool = False) -> None:
+        driver = chrome(tmp / f"profile-{page}-{who.replace(' ', '-')}")
+        try:
+            started = time.perf_counter()
+            driver.get(f"http://127.0.0.1:{port}/{page}")
+            WebDriverWait(driver, 600, poll_frequency=0.05).until(done)
+            print(f"  {who}: {time.perf_counter() - started:.1f} s")
+            if drawn:
+                wait_drawn(driver, "dcgan")
+                print(f"  {who}, the browser's own first frame: {time.perf_counter() - started:.1f} s, its export "
+                      "included")
+        finally:
+            driver.quit()
+
+    explorer = lambda d: shown(d, "PC1 · ", "start · after the sliders")  # noqa: E731
+    for round_ in ("latent", "sample"):
+        port = free_port()
+        server = start_server(weights, port, tmp / f"first-visit-{round_}.log")
+        try:
+            if round_ == "latent":
+                print(f"latent explorer, first usable frame ({DATASET}/dcgan, nothing exported):")
+                visit(port, "latent", "first visitor of a fresh server", explorer, drawn=True)
+                visit(port, "latent", "second visitor", explorer)
+            else:
+                print("reference, the app's cold start:")
+                visit(port, "sample", "first Sample grid of a fresh server", lambda d: d.find_elements(
+                    By.CSS_SELECTOR, '[data-testid="stMain"] [data-testid="stImage"] img'))
+        finally:
+            stop_server(server)
+
+
+def explorer_figures(tmp: Path, first_only: bool = False) -> None:
     weights, names = explorer_weights(tmp / "explorer")
+    first_visit(weights, tmp)
+    if first_only:
+        return
     for name in names:
         t = time.perf_counter()
         path = onnx_file(weights / DATASET / name, MODELS)  # the app's cache: the server below finds them there
@@ -173,14 +222,14 @@ def main() -> int:
     ap.add_argument("--weights", type=Path, default=Path("weights"), help="weights folder with mnist/dcgan")
     ap.add_argument("--moves", type=int, default=20, help="slider moves to time")
     ap.add_argument("--reruns", type=int, default=200, help="reruns for the memory check")
-    ap.add_argument("--part", choices=["server", "explorer", "both"], default="both",
-                    help="the server's figures, the in-browser explorer's, or both")
+    ap.add_argument("--part", choices=["server", "explorer", "first-visit", "both"], default="both",
+                    help="the server's figures, the explorer's, only the explorer's first visit, or both")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="app_latency_"))
-    if args.part in ("explorer", "both"):
-        explorer_figures(tmp)
-        if args.part == "explorer":
+    if args.part in ("explorer", "first-visit", "both"):
+        explorer_figures(tmp, first_only=args.part == "first-visit")
+        if args.part != "both":
             return 0
     weights = args.weights
     model_dir = weights / "mnist" / "dcgan"  # the app's first-visit model, which the pages below show

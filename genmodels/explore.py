@@ -17,14 +17,25 @@ from .sampling import generate, latents
 
 
 def pca(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(mean [D], components [k, D] with unit rows, explained variance ratio [k]) of rows x [N, D]."""
+    """(mean [D], components [k, D] with unit rows, explained variance ratio [k]) of rows x [N, D].
+
+    From the eigendecomposition of the smaller Gram matrix, X^T X [D, D] or X X^T [N, N] of the centred rows, whose
+    eigenvalues are X's squared singular values: the same leading components as an SVD of X, in a fraction of its
+    time (for 1,024 MNIST-sized samples, 0.1 s against 6 s: a first visit to the latent explorer waited on it).
+    """
     x = x.double()
     mean = x.mean(0)
-    _, s, vh = torch.linalg.svd(x - mean, full_matrices=False)
-    var = s ** 2
+    xc = x - mean
+    n, d = xc.shape
+    var, vecs = torch.linalg.eigh(xc.T @ xc if d <= n else xc @ xc.T)   # ascending
+    var, vecs = var.flip(0).clamp_min(0), vecs.flip(1)
+    k = min(k, n, d)
+    if d <= n:
+        components = vecs[:, :k].T
+    else:  # right singular vectors from the left ones: v_i = X^T u_i / s_i
+        components = (xc.T @ vecs[:, :k] / var[:k].sqrt().clamp_min(1e-12)).T
     ratio = var / var.sum().clamp_min(1e-12)
-    k = min(k, vh.shape[0])
-    return mean.float(), vh[:k].float(), ratio[:k].float()
+    return mean.float(), components.float(), ratio[:k].float()
 
 
 def project_2d(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -3,7 +3,9 @@
 The sliders run in the browser where they can: pages/components/explorer runs the generator, exported to ONNX, with
 ONNX Runtime Web and redraws on every input event, while the hand moves. Otherwise (turned off, no runtime on this
 server, or a browser that cannot run it, each said in a note) the server draws, after each release: st.slider
-reports its value only then.
+reports its value only then. The server's sliders and image also stand in on a first visit, at once, while the
+browser loads the model out of sight (an export per checkpoint, made once, takes seconds to a minute); the browser
+takes over, where the sliders stand, once it says it holds the model.
 """
 import streamlit as st
 import torch
@@ -21,6 +23,8 @@ SLIDER = dict(min_value=-3.0, max_value=3.0, value=0.0, step=0.1)
 IN_BROWSER = "latent_in_browser"        # the toggle
 BROWSER_READY = "latent_browser_ready"  # this session's browser has loaded ONNX Runtime Web: export for it
 BROWSER_ERROR = "latent_browser_error"  # why the browser cannot draw (then the server does)
+BROWSER_LOADED = "latent_browser_loaded"  # the ONNX file this session's browser holds a session of (it draws that)
+BROWSER_VALUES = "latent_browser_values"  # {slider or class key: value} where the browser's controls stand
 EXPLORER = "latent_explorer"            # the component
 EDIT = "latent_edit"                    # the explorer's (start z, edited z, class), for the interpolation
 EXPLORER_ENDS = "The explorer's start and edited codes"
@@ -32,9 +36,23 @@ def directions(location: str, device: str, mtime: float, _model):
 
 
 def reset_sliders() -> None:
+    st.session_state.pop(BROWSER_VALUES, None)
     for key in list(st.session_state):
         if key.startswith(("pc_", "dim_")):
             st.session_state[key] = 0.0
+
+
+def stored(key: str, default: float = 0.0) -> float:
+    """A slider's (or the class's) value: where the browser's controls stand, else where the server's widget does."""
+    return (st.session_state.get(BROWSER_VALUES) or {}).get(key, st.session_state.get(key, default))
+
+
+def take_browser_values() -> None:
+    """Set the server's sliders and class to where the browser's stand, in the run that draws them: a widget drawn
+    again shows the value the page last gave it (a first visit's server sliders, before the browser took over) unless
+    its key is set in the same run."""
+    for key, value in st.session_state.pop(BROWSER_VALUES, {}).items():
+        st.session_state[key] = value
 
 
 def one(model, z: torch.Tensor, label: int | None) -> torch.Tensor:
@@ -74,12 +92,15 @@ def forget_browser_error() -> None:
 
 
 def heard_from_browser() -> None:
-    """The component's on_change: its runtime has loaded (so the server exports the model for it), or it failed."""
+    """The component's on_change: its runtime has loaded (so the server exports the model for it), it holds a model
+    (so it takes over from the server's sliders), or it failed."""
     message = st.session_state.get(EXPLORER) or {}
     if message.get("error"):
         st.session_state[BROWSER_ERROR] = f"this browser could not run the generator ({message['error']})"
     else:
         st.session_state[BROWSER_READY] = True
+        if message.get("loaded"):
+            st.session_state[BROWSER_LOADED] = message["loaded"]
 
 
 def browser_plan(entry) -> tuple[str | None, str | None]:
@@ -98,22 +119,29 @@ def browser_plan(entry) -> tuple[str | None, str | None]:
         return st.session_state[BROWSER_ERROR], None
 
 
-def browser_sliders(entry, model, address: str | None, z: torch.Tensor, names, keys,
-                    vectors) -> tuple[torch.Tensor, int | None]:
-    """The in-browser explorer; returns the edited code and class it last reported on a release (kept in the
-    sliders' keys, so the server's sliders take over where it stopped), or those of the stored values."""
-    label = int(st.session_state.get("latent_label", 0)) if model.num_classes else None
-    values = [float(st.session_state.get(key, 0.0)) for key in keys]
+def browser_sliders(entry, model, address: str | None, z: torch.Tensor, names, keys, vectors,
+                    show: bool = True) -> tuple[torch.Tensor, int | None]:
+    """The in-browser explorer; returns the edited code and class it last reported on a release (kept in
+    BROWSER_VALUES, so the server's sliders take over where it stopped), or those of the stored values. Not `show`n,
+    it loads the model out of sight while the server's sliders stand in, and the server's values are what count."""
+    label = int(stored("latent_label", 0)) if model.num_classes else None
+    values = [float(stored(key)) for key in keys]
+    if show:  # from here on the browser's controls hold the values, starting where the server's stood
+        kept = st.session_state.setdefault(BROWSER_VALUES, {})
+        for key, value in zip(keys, values):
+            kept.setdefault(key, value)
+        if model.num_classes:
+            kept.setdefault("latent_label", label)
     released = browser_explorer(
-        model, source=entry.location, address=address, z=z[0].tolist(), names=names, directions=vectors.tolist(),
+        model, source=entry.location, address=address, show=show, z=z[0].tolist(), names=names,
+        directions=vectors.tolist(),
         values=values, classes=entry.class_names if model.num_classes else [], label=label or 0, slider=SLIDER,
         scale=max(1, 192 // model.image_shape[-1]), key=EXPLORER, on_change=heard_from_browser)
-    if released is None:
+    if released is None or not show:
         return z + step_of(values, vectors).to(z.device), label
-    for key, value in zip(keys, released["values"]):
-        st.session_state[key] = float(value)
+    kept.update((key, float(value)) for key, value in zip(keys, released["values"]))
     if model.num_classes:
-        st.session_state["latent_label"] = label = int(released["label"])
+        kept["latent_label"] = label = int(released["label"])
     return torch.tensor([released["z"]], dtype=torch.float32, device=z.device), label
 
 
@@ -135,19 +163,23 @@ def explorer_body(entry, model, device) -> None:
         st.info(f"The server draws the images, after each release: {why_not}. Turn *Redraw while dragging* off "
                 "and on to try the browser again.")
     in_browser = wanted and not why_not
+    # The browser draws once it holds this model; until then the server's sliders and image stand in.
+    browser_draws = in_browser and address is not None and st.session_state.get(BROWSER_LOADED) == address
+    if not browser_draws:
+        take_browser_values()
     left, right = st.columns([3, 2])
     with left:
         seed = st.number_input("Seed of the starting code", 0, 2**31 - 1, 0, key="latent_seed")
         label = None
-        if model.num_classes and not in_browser:
+        if model.num_classes and not browser_draws:
             label = st.selectbox("Class", range(model.num_classes), format_func=lambda i: entry.class_names[i],
                                  key="latent_label")
         names, keys, vectors = controls(model, entry, device)
-        if not in_browser:
+        if not browser_draws:
             step = step_of([st.slider(name, key=key, **SLIDER) for name, key in zip(names, keys)], vectors)
             st.button("Reset sliders", on_click=reset_sliders)
     z = latents(model, 1, int(seed))
-    if in_browser:
+    if browser_draws:
         edited, label = browser_sliders(entry, model, address, z, names, keys, vectors)
         image = one(model, edited, label)
     else:
@@ -156,6 +188,8 @@ def explorer_body(entry, model, device) -> None:
         image = images[1:]
         with right:
             st.image(picture(images, nrow=2, width=440), caption="start · after the sliders")
+        if in_browser:  # in the same place as when it draws, so the page keeps its frame (and the model in it)
+            browser_sliders(entry, model, address, z, names, keys, vectors, show=False)
     st.session_state[EDIT] = (z[0].tolist(), edited[0].tolist(), label)
     st.download_button("Download this image (PNG)", png_bytes(picture(image, nrow=1, width=280)),
                        file_name=f"{entry.key.replace('/', '_')}_seed{int(seed)}_edited.png", mime="image/png")
@@ -203,7 +237,7 @@ def interpolation(entry, model) -> None:
 def body() -> None:
     sel = current()
     entry, model = require_model(sel)
-    st.title(f"Latent explorer · {entry.title}")
+    st.title(f"Latent explorer · {entry.name}")
     # The interpolation drawing from the explorer's codes must follow every change there: then the explorer runs
     # with the whole page, not in its fragment.
     follows = st.session_state.get("interp_source") == EXPLORER_ENDS

@@ -1,8 +1,9 @@
 """The latent explorer in a real browser: `streamlit run app.py` on a checkpoint of every family (explorer_fixtures)
-and headless Chromium with its network log on. ONNX Runtime Web redraws the canvas while a slider is dragged, before
-it is let go; every family's canvas equals the server's image of the same code; the release reaches Python; a
-browser without WebAssembly, or one that cannot load the model, gets the server's sliders with a note; and no request
-leaves the app's server.
+and headless Chromium with its network log on. A first visit is usable at once, with the server's sliders and image,
+while the browser loads the model; ONNX Runtime Web then redraws the canvas while a slider is dragged, before it is
+let go, in the page's font; every family's canvas equals the server's image of the same code; the release reaches
+Python; a browser without WebAssembly, or one that cannot load the model, gets the server's sliders with a note; and
+no request leaves the app's server.
 """
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ from genmodels.sampling import generate  # noqa: E402
 
 MAIN = '[data-testid="stMain"]'
 LOADED = 900  # seconds: on this CPU, shared with training jobs, a first visit (with its export) took minutes
+USABLE = 60   # seconds: a first visit's sliders and image, with the model loaded and its directions found on a fresh
+              # server (bench/app_latency.py measures it on a quiet CPU)
 
 # Run inside the component: records the edited canvas at every animation frame until the slider's release (its
 # `change` event, which the component also answers by reporting to Python).
@@ -71,6 +74,24 @@ def browser(tmp_path_factory):
     driver.quit()
 
 
+def handed_over(driver, name: str) -> dict:
+    """wait_drawn, and until the run that handed over to the browser has removed the server's sliders and image (the
+    component draws before that run ends; the page's layout moves when it does)."""
+    stats = wait_drawn(driver, name)
+    WebDriverWait(driver, 60).until(
+        lambda d: "start · after the sliders" not in d.find_element(By.CSS_SELECTOR, MAIN).text)
+    wait_idle(driver)
+    return stats
+
+
+def click(driver, label: str) -> None:
+    """Click the main area's toggle or radio option `label`, in the middle of the window (not under the app's toolbar,
+    where a drag in the component can leave it scrolled)."""
+    element = driver.find_element(By.XPATH, f"//*[@data-testid='stMain']//label[.//p[text()='{label}']]")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+    element.click()
+
+
 def drawing(driver) -> tuple[dict, list[int]]:
     """The component's stats and the edited image's pixels as drawn (the canvas holds it at its own resolution: RGBA,
     row by row), read at one instant, so the canvas shows the code and class of stats["z"] and stats["label"]."""
@@ -93,13 +114,32 @@ def difference(pixels: list[int], image: torch.Tensor) -> int:
     return int((canvas - image.int().expand(h, w, 3)).abs().max())  # a gray image is drawn into all three
 
 
+def test_a_first_visit_shows_sliders_and_an_image_before_the_browser_holds_the_model(browser, app_url):
+    """The export of a model for the browser takes seconds to a minute, once per checkpoint: the first visitor gets the
+    server's sliders and image meanwhile (issue 27: 16 s of "Preparing the generator…" with neither, 30 s for a
+    WGAN-GP), and the browser takes over once it holds the model, its controls in the page's font."""
+    started = time.monotonic()
+    browser.get(f"{app_url}/latent")
+    WebDriverWait(browser, USABLE, poll_frequency=0.1).until(
+        lambda d: "PC1 · " in (text := d.find_element(By.CSS_SELECTOR, MAIN).text) and "start · after the sliders" in text)
+    print(f"first visit: sliders and image after {time.monotonic() - started:.1f} s")
+    assert explorer_stats(browser)["state"] != "ready", "usable before the browser held the model"
+    handed_over(browser, "dcgan")
+    print(f"the browser drew after {time.monotonic() - started:.1f} s, its export included")
+    assert "PC1 · " not in browser.find_element(By.CSS_SELECTOR, MAIN).text, "the browser's sliders replace the server's"
+    fonts = in_explorer(browser, "return [getComputedStyle(document.querySelector('label[for=slider-0]')).fontFamily,"
+                                 "        [...document.fonts].some(f => f.family.replace(/\"/g, '') === 'Source Sans' "
+                                 "                                      && f.status === 'loaded')]")
+    assert fonts[0].startswith('"Source Sans"') and fonts[1], f"the explorer's labels are in the page's font: {fonts}"
+
+
 def test_the_canvas_follows_a_drag_and_the_release_reaches_python(browser, app_url, every_family):  # noqa: F811
     started = time.time()
     browser.get(f"{app_url}/latent")
-    first = wait_drawn(browser, "dcgan")
+    first = handed_over(browser, "dcgan")
     page_start = browser.execute_script("return performance.timeOrigin")
     print(f"first frame {first['firstFrameEpochMs'] - page_start:.0f} ms after the page load began "
-          f"({time.time() - started:.0f} s here, with the export)")
+          f"({time.time() - started:.0f} s here, the export made by the first visit)")
     commits = first["commits"]
     frame = browser.find_element(By.CSS_SELECTOR, FRAME)
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", frame)
@@ -133,7 +173,7 @@ def test_the_canvas_follows_a_drag_and_the_release_reaches_python(browser, app_u
     # browser's were let go, and the server draws the same image from them.
     wait_idle(browser)
     _, drawn = drawing(browser)
-    browser.find_element(By.XPATH, "//label[.//p[text()='Redraw while dragging']]").click()
+    click(browser, "Redraw while dragging")
     WebDriverWait(browser, LOADED).until(lambda d: "PC1 · " in d.find_element(By.CSS_SELECTOR, MAIN).text)
     wait_idle(browser)
     first = browser.find_element(By.CSS_SELECTOR, f'{MAIN} [data-testid="stSlider"] input[type="range"]')
@@ -145,10 +185,10 @@ def test_the_canvas_follows_a_drag_and_the_release_reaches_python(browser, app_u
     picture = picture[2 * 7::7, 32 * 7::7][:28, :28]
     canvas = torch.tensor(drawn, dtype=torch.int32).view(28, 28, 4)[..., 0]
     assert int((picture - canvas).abs().max()) <= 1, "the server's image of the released code is the canvas"
-    browser.find_element(By.XPATH, "//label[.//p[text()='Redraw while dragging']]").click()
+    click(browser, "Redraw while dragging")
     wait_drawn(browser, "dcgan")
     # Raw dimensions for the families that follow: no GANSpace directions to compute for each.
-    browser.find_element(By.XPATH, "//label[.//p[text()='Raw dimensions of z']]").click()
+    click(browser, "Raw dimensions of z")
     WebDriverWait(browser, LOADED).until(lambda d: len(explorer_stats(d)["z"] or []) and in_explorer(
         d, "return document.querySelector('label[for=slider-0]').textContent") == "z[0]")
 
@@ -159,7 +199,7 @@ def test_every_family_draws_what_the_server_draws(browser, app_url, every_family
     test chose last), and for conditional models pick another class inside the component, then compare the canvas
     with the server's image of the code it drew."""
     choose_model(browser, f"{DATASET}/{family}")
-    before = wait_drawn(browser, family)
+    before = handed_over(browser, family)
     conditional = bool(ckpt.read_config(every_family / DATASET / family)["model"].get("num_classes"))
     browser.switch_to.frame(browser.find_element(By.CSS_SELECTOR, FRAME))
     try:

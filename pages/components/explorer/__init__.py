@@ -65,18 +65,19 @@ def identity(*parts) -> str:
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
 
-def explorer(model, *, source: str, address: str | None, z: list[float], names: list[str],
+def explorer(model, *, source: str, address: str | None, show: bool, z: list[float], names: list[str],
              directions: list[list[float]], values: list[float], classes: list[str], label: int, slider: dict,
              scale: int, key: str, on_change) -> dict | None:
-    """Draw the component for `model` (from checkpoint `source`). Returns its last report of a release,
+    """Draw the component for `model` (from checkpoint `source`): its controls when `show`, else a line saying it is
+    loading the model out of sight while the server's sliders stand in. Returns its last report of a release,
     {values, label, z}, when it was made with these controls; else None. `on_change` hears every message."""
     ident = identity(source, z, names, directions, classes)
     # While the export is being made, the browser asks after it once a second. Streamlit sends a component its args
     # only when they change, so the answer echoes the count of the question: each one gets a reply to time the next.
     asked = (st.session_state.get(key) or {}).get("asked", 0) if address is None else 0
     value = _component(
-        model=address, asked=asked, inputs=list(input_names(model)), shape=list(model.image_shape), z=z, names=names,
-        directions=directions, values=values, classes=classes, label=label, lo=slider["min_value"],
+        model=address, asked=asked, show=show, inputs=list(input_names(model)), shape=list(model.image_shape), z=z,
+        names=names, directions=directions, values=values, classes=classes, label=label, lo=slider["min_value"],
         hi=slider["max_value"], step=slider["step"], scale=scale, identity=ident, key=key, default=None,
         on_change=on_change)
     if isinstance(value, dict) and value.get("identity") == ident and "z" in value:

@@ -4,14 +4,16 @@
 //
 // Python sends (args): `model`, the ONNX file's address (null until the export is made, which the server starts only
 // once this page has said its runtime is ready, so it exports only for browsers that can run the result; meanwhile
-// `asked` echoes this page's last question after it, so that each question gets a render to answer it), `inputs`,
+// `asked` echoes this page's last question after it, so that each question gets a render to answer it), `show`
+// (false while the server's sliders and image stand in: this page loads the model out of sight and says so; true
+// once Python has heard that, and this page takes over), `inputs`,
 // `shape` [C, H, W], the start code `z`, slider `names` with their `directions` in z and their `values`,
 // `lo`/`hi`/`step`, `classes` and `label` for conditional models, `scale` (screen pixels per image pixel) and
 // `identity`: when it changes (another model, seed or set of directions) the controls are rebuilt from args,
 // otherwise args are an echo of what this page sent.
 // This page answers {identity, runtime: "ready"} once (then {identity, runtime: "ready", asked} a second after each
-// render without a model), {identity, values, label, z} on every release, or {identity, error} when WebAssembly, the
-// runtime or the model cannot load.
+// render without a model), {identity, loaded: model} once a model's session is ready, {identity, values, label, z}
+// on every release, or {identity, error} when WebAssembly, the runtime or the model cannot load.
 
 const stats = (window.explorerStats = {
   state: "loading",  // loading | ready | error
@@ -30,6 +32,7 @@ const stats = (window.explorerStats = {
 let ort = null;
 let session = null;
 let sessionModel = null;
+let shownModel = null;  // the model whose controls are on show (null while the server's sliders stand in)
 let args = null;
 let identity = null;
 let offsets = [];
@@ -60,6 +63,14 @@ function fail(error) {
   $("explorer").hidden = true;
   fitHeight();
   setValue({ error: why });
+}
+
+// While the server's sliders stand in, the runtime waits for the page to settle: this frame shares the page's thread,
+// and parsing the runtime and compiling its WebAssembly while the page draws delayed the first usable frame by
+// seconds on a busy two-core machine.
+async function pageSettled() {
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  await new Promise((resolve) => requestIdleCallback(resolve, { timeout: 2000 }));
 }
 
 async function loadRuntime() {
@@ -200,30 +211,37 @@ function buildControls() {
 
 async function render(newArgs) {
   args = newArgs;
-  if (newArgs.identity === identity && session && sessionModel === newArgs.model) return;  // our own echo
+  const rebuild = newArgs.identity !== identity;
   identity = newArgs.identity;
   try {
+    if (!ort && !newArgs.show) await pageSettled();
     if (!ort) await loadRuntime();
     if (!reportedRuntime) {
       reportedRuntime = true;
       setValue({ runtime: "ready" });
     }
-    // Until this model's session is loaded, the controls of a model shown before are hidden: their session does not
-    // run this model's codes.
-    if (sessionModel !== newArgs.model) $("explorer").hidden = true;
+    // Until this model's session is loaded and Python has handed over, the controls of a model shown before are
+    // hidden: their session does not run this model's codes.
+    if (sessionModel !== newArgs.model || !newArgs.show) {
+      $("explorer").hidden = true;
+      shownModel = null;
+    }
     if (!newArgs.model) {
       // The server exports once it has heard that the runtime is ready, in the background; ask again each second.
-      $("status").textContent = "Preparing the generator for this browser (once per checkpoint)…";
+      $("status").textContent = WAITING;
       fitHeight();
       setTimeout(() => { if (args === newArgs) setValue({ runtime: "ready", asked: ++asked }); }, 1000);
       return;
     }
     if (sessionModel !== newArgs.model) {
-      $("status").textContent = "Loading the generator into your browser…";
+      $("status").textContent = newArgs.show ? "Loading the generator into your browser…" : WAITING;
+      fitHeight();
       session = await ort.InferenceSession.create(newArgs.model, { executionProviders: ["wasm"] });
       sessionModel = newArgs.model;
+      setValue({ loaded: sessionModel });  // Python hands over to this page on its next render
     }
-    if (args !== newArgs) return;  // newer args arrived while loading; their render draws
+    if (args !== newArgs || !newArgs.show) return;  // newer args arrived while loading; or not handed over yet
+    if (!rebuild && shownModel === newArgs.model) return;  // our own echo
     offsets = newArgs.values.slice();
     label = newArgs.label;
     buildControls();
@@ -233,6 +251,7 @@ async function render(newArgs) {
     await redraw();
     stats.state = "ready";
     stats.model = newArgs.model;
+    shownModel = newArgs.model;
     fitHeight();
   } catch (error) {
     fail(error);
@@ -251,6 +270,29 @@ $("reset").addEventListener("click", () => {
   commit();
 });
 
+const WAITING = "The in-browser redraw is loading; until it is ready, the server draws after each release.";
+
+// The app's own @font-face rules, from its stylesheets on the same server (their relative addresses resolved against
+// each sheet), so that the theme's font below is the page's font and not a fallback.
+function borrowFonts() {
+  const rules = [];
+  try {
+    for (const sheet of window.parent.document.styleSheets) {
+      let list;
+      try { list = sheet.cssRules; } catch { continue; }  // a sheet from elsewhere: none here, but never a failure
+      const base = sheet.href || window.parent.document.baseURI;
+      for (const rule of list) {
+        if (rule instanceof window.parent.CSSFontFaceRule) {
+          rules.push(rule.cssText.replace(/url\("?([^")]+)"?\)/g, (_, url) => `url("${new URL(url, base).href}")`));
+        }
+      }
+    }
+  } catch {
+    return;  // a parent page of another origin: the fallback fonts stay
+  }
+  document.head.append(Object.assign(document.createElement("style"), { textContent: rules.join("\n") }));
+}
+
 // The app's theme (font, colours), so the iframe reads as part of the page.
 function applyTheme(theme) {
   if (!theme) return;
@@ -267,5 +309,6 @@ window.addEventListener("message", (event) => {
   }
 });
 window.addEventListener("resize", fitHeight);
+borrowFonts();
 send("streamlit:componentReady", { apiVersion: 1 });
 fitHeight();
