@@ -27,11 +27,17 @@ def classifier_note(dataset: str, device: str) -> None:
         st.caption("Under each image: the class asked for, and what the shipped classifier sees (✓ when they agree).")
 
 
-def row(entry: Entry, model, device: str, labels: list[int], seed: int) -> None:
+def row(entry: Entry, model, device: str, labels: list[int], seed: int, columns: list | None = None) -> None:
+    """One image per label, captioned with the verdicts: in a row, or each in its own column of `columns`."""
     z = latents(model, len(labels), seed)
     images = generate(model, z, torch.tensor(labels))
     captions = verdicts(entry.dataset, device, images, labels, entry.class_names)
-    st.image([picture(im[None], nrow=1, width=112) for im in images], caption=captions, width=112)
+    pictures = [picture(im[None], nrow=1, width=112) for im in images]
+    if columns is None:
+        st.image(pictures, caption=captions, width=112)
+        return
+    for col, image, caption in zip(columns, pictures, captions):
+        col.image(image, caption=caption, width="stretch")
 
 
 def from_text(entry: Entry, model, device: str) -> None:
@@ -53,10 +59,11 @@ def from_text(entry: Entry, model, device: str) -> None:
 def per_cell(entry: Entry, model, device: str) -> None:
     seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="cond_cell_seed")
     labels = []
-    for i, col in enumerate(st.columns(CELLS)):
+    columns = st.columns(CELLS)
+    for i, col in enumerate(columns):
         labels.append(col.selectbox(f"Cell {i + 1}", range(model.num_classes), index=i % model.num_classes,
                                     format_func=lambda c: entry.class_names[c], key=f"cond_cell_{i}"))
-    row(entry, model, device, labels, int(seed))
+    row(entry, model, device, labels, int(seed), columns)  # each image under its selectbox
 
 
 def class_by_seed(entry: Entry, model, device: str) -> None:

@@ -3,6 +3,7 @@ SSIM and MSE; and the VAE's 2-D map of the held-out set, where clicking a point 
 import hashlib
 
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 import streamlit as st
 import torch
 
@@ -16,6 +17,8 @@ from pages.app.common import Entry, current, heldout, load, picture, run_page
 
 N_SHOWN = 8
 MAP_POINTS = 1000   # few enough for an SVG scatter, whose points can be clicked
+# Ten saturated colours that all stand out on white (the theme's tenth, a light grey, hid class 9's points).
+CLASS_COLOURS = qualitative.D3
 
 
 def scored(label: str, targets: torch.Tensor, outputs: torch.Tensor) -> None:
@@ -98,8 +101,10 @@ def vae_map(vae_entry: Entry, device: str) -> None:
     for c, name in enumerate(names):
         idx = (labels == c).nonzero().flatten()
         fig.add_trace(go.Scatter(x=coords[idx, 0].tolist(), y=coords[idx, 1].tolist(), mode="markers", name=name,
-                                 customdata=idx.tolist(), marker=dict(size=6, opacity=0.8)))
-    fig.update_layout(height=480, margin=dict(l=10, r=10, t=10, b=10), legend_title_text="class",
+                                 customdata=idx.tolist(),
+                                 marker=dict(size=6, opacity=0.8, color=CLASS_COLOURS[c % len(CLASS_COLOURS)])))
+    # A top margin for the chart's toolbar, which otherwise sits over the legend's title.
+    fig.update_layout(height=480, margin=dict(l=10, r=10, t=40, b=10), legend_title_text="class",
                       xaxis_title=f"{axis}1" + (f" ({share[0]:.0%} of variance)" if axis == "PC" else ""),
                       yaxis_title=f"{axis}2" + (f" ({share[1]:.0%} of variance)" if axis == "PC" else ""))
     left, right = st.columns([3, 1])

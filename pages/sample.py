@@ -16,7 +16,7 @@ def new_seed() -> None:
 def body() -> None:
     sel = current()
     entry, model = require_model(sel)
-    st.title(f"Sample · {entry.title}")
+    st.title(f"Sample · {entry.name}")
     st.caption("Each image is the generator's output for one random code z drawn from N(0, I) with this seed."
                + (" Conditional models cycle through the classes, one per image." if model.num_classes else ""))
     left, right = st.columns([1, 2])

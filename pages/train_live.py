@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -167,7 +168,9 @@ def losses_figure(lines: list[dict], history: list[dict]) -> go.Figure:
     names = list(dict.fromkeys(k for line in lines for k in line if k not in ckpt.BOOKKEEPING))
     for name in names:
         points = [(line["step"], line[name]) for line in lines if name in line]
-        fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines", name=name))
+        # A line needs two points: a single one (a run that logged once) is drawn as a marker.
+        fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points],
+                                 mode="lines" if len(points) > 1 else "markers", name=name))
     fids = [(e["step"], e["classifier_fid"]) for e in history if "classifier_fid" in e]
     if fids:
         fig.add_trace(go.Scatter(x=[f[0] for f in fids], y=[f[1] for f in fids], mode="lines+markers",
@@ -205,9 +208,17 @@ def cached_film(folder: str, frames: tuple[str, ...]) -> bytes:
 def status_line(run: rm.Run, line: dict | None) -> str:
     kind, amount = run.budget
     if line is None:
-        return "starting: loading the data and building the model…" if run.status == "running" else run.status
+        if run.status != "running":
+            return run.status
+        started = (run.job or {}).get("started_at")
+        waited = f", {time.time() - started:.0f} s so far" if started else ""
+        return (f"starting{waited}: the trainer loads PyTorch and the data and builds the model, which takes 10 to "
+                "20 s on a busy CPU, before the first step…")
+    # The budget is checked between steps, and the last line also counts the final save: a run of 5 s reads
+    # 5 s of 5 s, not 6.
+    seconds = min(line["seconds"], amount) if kind == "seconds" and not run.active else line["seconds"]
     spent = f"step {line['step']:,}" + (f" of {amount:,.0f}" if kind == "steps" else "")
-    spent += f" · {line['seconds']:.0f} s" + (f" of {amount:g} s" if kind == "seconds" else "")
+    spent += f" · {seconds:.0f} s" + (f" of {amount:g} s" if kind == "seconds" else "")
     return f"{run.status} · {spent} · epoch {line['epoch']:.2f}"
 
 
@@ -241,7 +252,7 @@ def show_run(run: rm.Run, mine: bool) -> None:
         # PNG bytes at their own width: Streamlit neither resizes nor encodes them again (its "auto" is JPEG,
         # which blurs digits).
         if shown:
-            st.image(shown[0], caption=f"step {shown[1]:,}: the same 64 latent codes at every update",
+            st.image(shown[0], caption=f"step {shown[1]:,}: the same latent codes at every update",
                      output_format="PNG")
     with right:
         if lines:
@@ -251,29 +262,29 @@ def show_run(run: rm.Run, mine: bool) -> None:
 
 
 def controls(run: rm.Run, frames: list[Path]) -> None:
-    c = st.columns(4)
+    slot = iter(st.columns(4)).__next__  # the buttons side by side from the left, with no empty slot before one
     if run.status in ("queued", "running"):
-        c[0].button("Stop", icon=":material/stop:", key=f"stop_{run.id}", on_click=act, args=(manager().stop, run.id),
-                    help="Ends the trainer by its process id; the run keeps its last checkpoint (saved every "
-                         f"{rm.CHECKPOINT_MINUTES * 60:g} s).")
+        slot().button("Stop", icon=":material/stop:", key=f"stop_{run.id}", on_click=act, args=(manager().stop, run.id),
+                      help="Ends the trainer by its process id; the run keeps its last checkpoint (saved every "
+                           f"{rm.CHECKPOINT_MINUTES * 60:g} s).")
     if run.status == "stopped" and run.resumable:
-        c[0].button("Resume", icon=":material/play_arrow:", key=f"resume_{run.id}", on_click=act,
-                    args=(manager().resume, run.id), help="Goes on from the last checkpoint up to the budget.")
+        slot().button("Resume", icon=":material/play_arrow:", key=f"resume_{run.id}", on_click=act,
+                      args=(manager().resume, run.id), help="Goes on from the last checkpoint up to the budget.")
     yours = st.session_state.get(YOUR_RUNS, {})
     if not run.active and str(run.checkpoint) in yours:
-        if c[1].button(f"Explore it ({yours[str(run.checkpoint)]})", icon=":material/casino:", key=f"explore_{run.id}",
-                       on_click=select_in_sidebar, args=(run,)):
+        if slot().button(f"Explore it ({yours[str(run.checkpoint)]})", icon=":material/casino:", key=f"explore_{run.id}",
+                         on_click=select_in_sidebar, args=(run,)):
             st.switch_page("../sample.py")
         if not run.record.get("measured"):
-            c[2].button("Measure its metrics", icon=":material/monitoring:", key=f"measure_{run.id}", on_click=act,
-                        args=(manager().measure, run.id), help="SSIM/MSE, nearest-neighbour distance, classifier-FID "
-                        "and conditional accuracy on 500 samples; Inception FID takes minutes: "
-                        f"`python -m genmodels.evaluate {run.checkpoint}`.")
+            slot().button("Measure its metrics", icon=":material/monitoring:", key=f"measure_{run.id}", on_click=act,
+                          args=(manager().measure, run.id), help="SSIM/MSE, nearest-neighbour distance, classifier-FID "
+                          "and conditional accuracy on 500 samples; Inception FID takes minutes: "
+                          f"`python -m genmodels.evaluate {run.checkpoint}`.")
     if len(frames) >= 2:
-        c[3].download_button("Film (GIF)", lambda: film(run.folder), file_name=f"{run.id}-film.gif", mime="image/gif",
-                             icon=":material/movie:", key=f"film_{run.id}", on_click="ignore",
-                             help="The fixed-seed grid over training, one frame per update (thinned to at most "
-                                  f"{MAX_FRAMES} as a run grows).")
+        slot().download_button("Film (GIF)", lambda: film(run.folder), file_name=f"{run.id}-film.gif", mime="image/gif",
+                               icon=":material/movie:", key=f"film_{run.id}", on_click="ignore",
+                               help="The fixed-seed grid over training, one frame per update (thinned to at most "
+                                    f"{MAX_FRAMES} as a run grows).")
     if run.record.get("measured") and run.checkpoint is not None:
         measured = (ckpt.read_optional_json(run.checkpoint, ckpt.METRICS) or {}).get("metrics", {})
         cols = st.columns(max(1, len(measured)))
@@ -281,7 +292,7 @@ def controls(run: rm.Run, frames: list[Path]) -> None:
             col.metric(METRICS[name].header, METRICS[name].format(m["value"]), help=m.get("protocol"))
     if not run.active and len(frames) >= 2:
         st.image(cached_film(str(run.folder), tuple(p.name for p in frames)),
-                 caption="The film: the same 64 latent codes from the first step to the last.",
+                 caption="The film: the same latent codes from the first step to the last.",
                  width=420)
 
 
@@ -320,7 +331,7 @@ def watch(polling: bool) -> None:
 
 def body() -> None:
     st.title("Train")
-    st.caption("Train a model here and watch it learn: the same 64 latent codes drawn every couple of seconds, the "
+    st.caption("Train a model here and watch it learn: the same latent codes drawn every couple of seconds, the "
                "losses (a GAN's two players fighting), and the classifier-FID after every epoch. A finished or stopped "
                "run joins the sidebar's model list as *your run* for this browser session, so every other page works "
                "on it. "

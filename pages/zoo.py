@@ -1,14 +1,17 @@
 """Model zoo: every checkpoint as a card with what it is, what it was trained on, and how well it does."""
+from pathlib import PurePath
+
 import streamlit as st
 import torch
 from PIL import Image
 
 from genmodels import checkpoint as ckpt
+from genmodels.hub import dataset_title
 from genmodels.metrics import METRICS
 from genmodels.registry import get_family
-from genmodels.sampling import sample
+from genmodels.sampling import preview_grid
 from genmodels.uploads import UploadError, decode
-from pages.app.common import USER_ERRORS, Entry, current, load, log, no_models_message, params, picture, run_page
+from pages.app.common import USER_ERRORS, Entry, current, load, log, no_models_message, params, run_page
 
 CARD_METRICS = [m for m in METRICS.values() if m.card]
 PER_ROW = 2   # metrics side by side on a card a third of the page wide (at 3, "Precision ↑" was cut to "Precisi…")
@@ -21,8 +24,21 @@ def preview(entry: Entry, model) -> tuple[Image.Image, str | None]:
         try:  # read as an upload is: a damaged or hostile file gives a message, not an exception
             return decode(path.read_bytes())[0], None
         except UploadError as e:
-            problem = f"{path} cannot be shown ({e}); these are fresh samples."
-    return picture(sample(model, 16, seed=0), nrow=8, width=320), problem
+            problem = f"Its preview.png cannot be shown ({e}); these are fresh samples."
+    return preview_grid(model), problem
+
+
+def data_line(data: dict) -> str:
+    """What a checkpoint was trained on, in words: the dataset and its size, never the folder it was read from on
+    the machine that trained it (config.json keeps that, in data.source)."""
+    dataset = data.get("dataset", "?")
+    if dataset.startswith("folder:"):
+        name = f"an image folder ({PurePath(dataset.split(':', 1)[1]).name})"
+    else:
+        name = dataset_title(dataset) + (f" (`{dataset}`)" if dataset_title(dataset) != dataset else "")
+    size = f" · {data['size']:,} training images" if isinstance(data.get("size"), int) else ""
+    subset = " · **trained on a subset of the dataset**" if data.get("subset") else ""
+    return f"**Data:** {name}{size}{subset}"
 
 
 def card(entry: Entry, device: str) -> None:
@@ -46,19 +62,20 @@ def card_body(entry: Entry, device: str, slot) -> None:
     model = load(entry, device)
     image, problem = preview(entry, model)
     with slot.container(border=True):
-        st.markdown(f"### {family.title}\n{family.paper} · `{entry.key}`")
+        # The name first on its line: a line that wraps breaks at a space after it, not at its hyphen.
+        st.markdown(f"### {family.title}\n`{entry.key}` · {family.paper}")
         st.image(image, width="stretch")
         if problem:
             st.warning(problem)
         st.caption(family.summary)
-        data = entry.config.get("data", {})
         training = entry.config.get("training", {})
-        subset = " · **trained on a subset of the dataset**" if data.get("subset") else ""
-        st.markdown(f"**Data:** {data.get('dataset', '?')} · {data.get('source', 'source not recorded')}{subset}")
+        st.markdown(data_line(entry.config.get("data", {})))
         st.markdown(f"**Parameters:** {params(model):,} · latent {model.latent_dim} · "
                     f"{'conditional on ' + str(model.num_classes) + ' classes' if model.num_classes else 'unconditional'}")
         if training:
-            st.markdown(f"**Trained:** {training.get('epochs', 0):.3g} epochs, {training.get('steps', '?')} steps, "
+            steps = training.get("steps")
+            st.markdown(f"**Trained:** {training.get('epochs', 0):.3g} epochs, "
+                        f"{f'{steps:,}' if isinstance(steps, int) else '?'} steps, "
                         f"{training.get('wall_seconds', 0) / 60:.1f} min on {training.get('device_name', training.get('device', '?'))}")
         metrics = (ckpt.read_optional_json(entry.location, ckpt.METRICS) or {}).get("metrics", {})
         for start in range(0, len(CARD_METRICS), PER_ROW):

@@ -76,7 +76,8 @@ def test_zoo_shows_a_card_per_checkpoint(monkeypatch, weights_dir):  # noqa: F81
     text = texts(at)
     for title in ("VAE", "DCGAN", "CGAN"):
         assert f"### {title}" in text
-    assert "5,000-digit real subset" in text, "the data source says it is a subset"
+    # The data in words (never the folder it was read from on the machine that trained it), and that it is a subset.
+    assert "**Data:** MNIST (`mnist-5k`) · 4,500 training images · **trained on a subset of the dataset**" in text
     assert len(image_urls(at)) >= 3, "a preview grid per card"
     values = [(m.label, m.value) for m in at.metric]
     assert {("FID ↓", "123.4"), ("SSIM ↑", "0.321"), ("MSE ↓", "0.0456")} <= set(values), values

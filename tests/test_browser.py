@@ -2,15 +2,23 @@
 
 Each page is opened, a widget is moved, and the test waits for the new image. Screenshots go to
 $GENMODELS_SCREENSHOTS when set (docs/screenshots/ for the README), else to the test's tmp folder.
+
+What AppTest cannot see is checked here, as drawn: the text the metrics grid paints on its canvas (recorded from
+the canvas calls), whether its columns fit the window, what a zoo card says about its data, the Draw page's answer
+to a dot (issue 27).
 """
 from __future__ import annotations
 
+import json
 import os
+import re
+import shutil
 from pathlib import Path
 
 import pytest
 
 from app_fixtures import sweeps_dir, weights_dir  # noqa: F401  (fixtures)
+from genmodels import checkpoint as ckpt
 from pages.app.browser import (CHROMEDRIVER, CHROMIUM, chrome, free_port, image_sources, running_app, start_server,
                                stop_server, stroke, wait_for_images, wait_idle)
 from train.fixtures import digit_png
@@ -33,10 +41,45 @@ from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
+# Every text the page paints on a canvas, as it is painted: the metrics grid (glide-data-grid) draws its cells there,
+# and what its DOM holds is the data, not what is shown.
+RECORD_CANVAS_TEXT = """
+window.canvasText = [];
+const fillText = CanvasRenderingContext2D.prototype.fillText;
+CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
+  if (window.canvasText.length < 50000) window.canvasText.push(String(text));
+  return fillText.call(this, text, ...rest);
+};
+"""
+
+
 @pytest.fixture(scope="module")
-def app_url(weights_dir, sweeps_dir, tmp_path_factory):  # noqa: F811
+def shown_weights(weights_dir, tmp_path_factory):  # noqa: F811
+    """The fixture checkpoints, with every metric measured for the CGAN under the DCGAN's FID protocol (so one table
+    holds each metric, the DCGAN's conditional accuracy among them: a cell that does not apply), and the DCGAN's data
+    source recorded by its absolute path, as a run reading its data folder by one does."""
+    weights = tmp_path_factory.mktemp("shown") / "weights"
+    shutil.copytree(weights_dir, weights)
+    ckpt.write_json(weights / "mnist-5k" / "cgan" / ckpt.METRICS, {"metrics": {
+        "fid": {"value": 98.7, "protocol": "test protocol: 100 samples"},
+        "kid": {"value": 0.0421, "protocol": "test protocol: KID"},
+        "precision": {"value": 0.512, "protocol": "test protocol: k = 3"},
+        "recall": {"value": 0.345, "protocol": "test protocol: k = 3"},
+        "classifier_fid": {"value": 3.21, "protocol": "test protocol: classifier features"},
+        "ssim": {"value": 0.432, "protocol": "test protocol: projection"},
+        "mse": {"value": 0.0321, "protocol": "test protocol: projection"},
+        "conditional_accuracy": {"value": 0.876, "protocol": "test protocol: classifier"},
+        "nn_distance": {"value": 0.198, "protocol": "test protocol: nearest training image"}}})
+    config = json.loads((weights / "mnist-5k" / "dcgan" / ckpt.CONFIG).read_text())
+    config["data"]["source"] = f"MNIST IDX files in {Path.cwd().resolve() / 'data' / 'MNIST' / 'raw'}"
+    ckpt.write_json(weights / "mnist-5k" / "dcgan" / ckpt.CONFIG, config)
+    return weights
+
+
+@pytest.fixture(scope="module")
+def app_url(shown_weights, sweeps_dir, tmp_path_factory):  # noqa: F811
     port = free_port()
-    proc = start_server(weights_dir, port, tmp_path_factory.mktemp("server") / "streamlit.log", sweeps=sweeps_dir)
+    proc = start_server(shown_weights, port, tmp_path_factory.mktemp("server") / "streamlit.log", sweeps=sweeps_dir)
     yield f"http://127.0.0.1:{port}"
     stop_server(proc)
 
@@ -44,6 +87,7 @@ def app_url(weights_dir, sweeps_dir, tmp_path_factory):  # noqa: F811
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     driver = chrome(tmp_path_factory.mktemp("chromium-profile"), height=1200)
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD_CANVAS_TEXT})
     yield driver
     driver.quit()
 
@@ -118,6 +162,10 @@ def test_model_zoo(browser, app_url, shots):
     text = page_text(browser)
     assert "Model zoo" in text and "DCGAN" in text and "VAE" in text and "CGAN" in text
     assert "123.4" in text, "the FID from metrics.json is on the DCGAN card"
+    # What a card says about its data names the dataset, never a folder of the machine that trained it.
+    data = [line for line in text.splitlines() if line.startswith("Data:")]
+    assert len(data) == 3 and all(line.startswith("Data: MNIST") for line in data), data
+    assert not [line for line in data if re.search(r"(^|[\s(])/\w|data/MNIST", line)], data
     finish(browser, shots / "1_model_zoo.png")
 
 
@@ -189,6 +237,16 @@ def wait_for_text(driver, text: str, timeout: float = 60) -> str:
     return page_text(driver)
 
 
+def test_draw_asks_for_a_larger_drawing_on_a_dot(browser, app_url):
+    # A tap of the pen: fitted into the models' 20-pixel box, it was a solid disc, read as a "0, 90% sure".
+    browser.get(f"{app_url}/draw")
+    wait_for_text(browser, "Draw a digit in the box")
+    stroke(browser, [(0, 0), (1, 1)])
+    text = wait_for_text(browser, "Draw it larger")
+    assert "The classifier reads" not in text and "what the models see" not in text, text
+    assert not browser.find_elements(By.CSS_SELECTOR, '[data-testid="stMain"] [data-testid="stImage"]')
+
+
 def test_draw_a_one_then_scribble_then_clear(browser, app_url, shots, tmp_path):
     browser.get(f"{app_url}/draw")
     assert "Draw a digit in the box" in wait_for_text(browser, "Draw a digit in the box")
@@ -199,17 +257,25 @@ def test_draw_a_one_then_scribble_then_clear(browser, app_url, shots, tmp_path):
     text = wait_for_text(browser, "CGAN (mnist-5k/cgan) draws 1 in 10 styles")
     assert "The classifier reads 1," in text, text
     assert "unsure" not in text and "scribble" not in text
-    assert "VAE (mnist-5k/vae):" in text, "the VAE reconstructs the drawing"
+    assert re.search(r"^VAE: \d\.\d\d · \d\.\d{3}$", text, re.M), "the VAE reconstructs the drawing"
     main_area(browser).find_element(By.XPATH, ".//button[.//p[starts-with(text(), 'Project through the')]]").click()
-    text = wait_for_text(browser, "DCGAN (mnist-5k/dcgan):", timeout=300)
-    assert "CGAN (mnist-5k/cgan):" in text, "every GAN projects the drawing"
+    # The projection says how far it is, GAN by GAN and step by step.
+    progress = WebDriverWait(browser, 120, poll_frequency=0.05).until(lambda d: [e.text for e in d.find_elements(
+        By.CSS_SELECTOR, '[data-testid="stProgress"]') if "GAN 1 of 2: step" in e.text])
+    assert re.search(r"Projecting through \w+ \(mnist-5k/\w+\), GAN 1 of 2: step \d+ of 60", progress[0]), progress
+    text = wait_for_text(browser, "\nDCGAN: ", timeout=300)
+    assert re.search(r"^CGAN: \d\.\d\d · \d\.\d{3}$", text, re.M), "every GAN projects the drawing"
     ActionChains(browser).move_to_element(main_area(browser).find_element(By.TAG_NAME, "h1")).perform()  # no tooltip
     finish(browser, shots / "8_draw.png")
 
-    for y in range(-120, 130, 20):  # back and forth over the whole box
+    for y in range(-120, 130, 40):  # back and forth over the whole box, with gaps
         stroke(browser, [(-125, y), (125, y + 10)])
     assert "looks like a scribble" in wait_for_text(browser, "looks like a scribble")
     finish(browser, tmp_path / "draw_scribble.png")
+    for y in range(-100, 130, 40):  # and the gaps: ink over almost all of it, which no advice to draw more fixes
+        stroke(browser, [(-125, y), (125, y + 10)])
+    text = wait_for_text(browser, "The box is almost all ink: clear the canvas")
+    assert "The classifier reads" not in text and "thicker or longer stroke" not in text, text
 
     main_area(browser).find_element(By.XPATH, ".//button[.//p[text()='Clear the canvas']]").click()
     text = wait_for_text(browser, "Draw a digit in the box: the models answer")
@@ -227,6 +293,30 @@ def test_metrics_page_draws_the_charts(browser, app_url, shots):
     assert "FID per model (lower is better)" in text and "123.4" in text, "the FID bar, labelled as people read it"
     assert "training history" in text and "Side by side" in text
     finish(browser, shots / "7_metrics.png")
+
+
+def test_metrics_grid_cells_read_as_numbers_or_a_dash_and_every_column_fits(browser, app_url):
+    """The grid paints its cells on a canvas: what it paints there has no "None" or "nan" (the DCGAN's conditional
+    accuracy does not apply: a dash), and in a 1400 px window every column of every table is in view, none past
+    the edge behind a horizontal scroll."""
+    assert browser.get_window_size()["width"] == 1400
+    browser.get(f"{app_url}/metrics")
+    grids = WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, '[data-testid="stDataFrame"]'))
+    wait_idle(browser)
+    painted = set(WebDriverWait(browser, 30).until(
+        lambda d: "123.4" in (seen := d.execute_script("return window.canvasText")) and "87.6%" in seen and seen))
+    assert not painted & {"None", "nan", "NaN"} and not [t for t in painted if re.search(r"\bNone\b|\bnan\b", t, re.I)]
+    assert "–" in painted, "the cell that does not apply shows a dash"
+    headers = set()
+    for grid in grids:
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", grid)
+        view, content, right = browser.execute_script(
+            "const s = arguments[0].querySelector('.dvn-scroller');"
+            "return [s.clientWidth, s.scrollWidth, arguments[0].getBoundingClientRect().right];", grid)
+        shown = [th.get_attribute("textContent") for th in grid.find_elements(By.CSS_SELECTOR, '[role="columnheader"]')]
+        assert content <= view and right <= 1400, f"columns past the window's edge: {shown} ({content} > {view} px)"
+        headers.update(shown)
+    assert {"FID ↓", "Conditional accuracy ↑", "Nearest-neighbour distance"} <= headers, headers
 
 
 def test_sweeps_page_shows_the_table_and_the_chart(browser, app_url, shots):

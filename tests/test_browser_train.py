@@ -135,7 +135,7 @@ def test_two_visitors_one_slot_watch_stop_and_explore(server, two_browsers):
 
     button(runner, "Explore it (your run 1)").click()
     until(runner, lambda d: d.current_url.endswith("/sample")
-          and d.find_element(By.CSS_SELECTOR, "h1").text.startswith("Sample · DCGAN"))
+          and d.find_element(By.CSS_SELECTOR, "h1").text == "Sample · DCGAN (your run 1)")  # the title names the run
     until(runner, lambda d: grid_source(d))
     chosen = [e.get_attribute("value") for e in runner.find_elements(
         By.CSS_SELECTOR, '[data-testid="stSidebar"] [data-testid="stSelectbox"] input')]

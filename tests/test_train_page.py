@@ -4,6 +4,7 @@ the Sample page."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -69,6 +70,8 @@ def test_start_watch_stop_resume_crash_and_explore_a_run(runs_root):
     at.number_input(key="train_amount_steps").set_value(2000)
     at.number_input(key="train_set_model.width").set_value(8)
     buttons(at)["Start training"].click()
+    # Before its first step the trainer loads PyTorch and the data, which takes seconds: said, with the time so far.
+    assert re.match(r"starting, \d+ s so far: the trainer loads PyTorch", status(checked(at.run()))), status(at)
 
     # Watching: progress, images/s and the fixed-seed grid arrive while it trains.
     until(at, lambda at: step(at) >= 1 and "running" in status(at))
@@ -97,5 +100,5 @@ def test_start_watch_stop_resume_crash_and_explore_a_run(runs_root):
 
     buttons(at)["Explore it (your run 1)"].click()
     checked(at.run())
-    assert at.title[0].value == "Sample · DCGAN" and at.get("image"), "the Sample page draws from the run"
+    assert at.title[0].value == "Sample · DCGAN (your run 1)" and at.get("image"), "the Sample page draws from the run"
     assert at.sidebar.selectbox(key="model").value == "your run 1" and at.sidebar.selectbox(key="dataset").value == "mnist"
