@@ -150,6 +150,7 @@ def body() -> None:
     st.caption(f"Draw {'a digit' if digits else 'one of the classes of ' + dataset} in the box with the mouse or a "
                "finger. It is converted as an uploaded image would be, then read by the classifier, reconstructed "
                f"by the VAE, projected through the GANs and redrawn by the conditional models ({dataset} models).")
+    st.space("small")  # room for the canvas's toolbar, which shows above it on hover, over what is there
     left, right = st.columns([1, 1])
     with left:
         png = drawing()

@@ -196,11 +196,12 @@ def history_chart(entry: Entry) -> None:
                                  marker=dict(symbol="star", size=16, color="gold", line=dict(color="black", width=1))),
                       secondary_y=True)
         fig.add_vline(x=best[1], line_dash="dash", line_color="gray")
-        fig.update_yaxes(title_text=f"{label} (lower is better)", secondary_y=True)
+        fig.update_yaxes(title_text=f"{label} ↓", secondary_y=True)  # the whole phrase was cut off at the top
         # Ticks of its own: by default the right axis puts its ticks on the left axis's grid lines (1.57, 3.56, ...).
         fig.update_yaxes(tickmode="auto", showgrid=False, secondary_y=True)
-    fig.update_layout(height=380, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="epoch", yaxis_title="loss",
-                      title=f"{entry.label}: training history")
+    # The legend below the plot: at its right, on a phone, it took half the chart's width.
+    fig.update_layout(height=420, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="epoch", yaxis_title="loss",
+                      title=f"{entry.label}: training history", legend=dict(orientation="h", y=-0.25))
     st.plotly_chart(fig, key=f"history_{entry.key}")
     last = epochs[-1]
     st.caption(f"{last['step']:,} steps, {last['images_seen']:,} images in {last['seconds'] / 60:.1f} min "

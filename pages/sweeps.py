@@ -28,7 +28,8 @@ def trial_table(results: dict) -> None:
         "minutes": t["wall_seconds"] / 60 if t["wall_seconds"] is not None else math.nan,
         **{f"final {k}": t["final"].get(k, math.nan) for k in losses},
         **{n: t["metrics"].get(n, math.nan) for n in metrics},
-        "error": t["error"] or ""} for t in trials])
+        # Only where a trial failed: an empty column took the last place in the window, cut off at its edge.
+        **({"error": t["error"] or ""} if any(t["error"] for t in trials) else {})} for t in trials])
     # Values as a person reads them (a dash where a trial has none); the numbers underneath still sort.
     styled = frame.style.format({"epochs": "{:.3g}", "steps": "{:,.0f}", "minutes": "{:.1f}",
                                  **{k: "{:.4g}" for k in numeric},
@@ -39,7 +40,9 @@ def trial_table(results: dict) -> None:
         f"{METRICS[k].header if k in METRICS else k} (last epoch)",
         help="As the trainer logged it in its last epoch." + (f" {METRICS[k].what}" if k in METRICS else ""))
         for k in losses}
-    st.dataframe(styled, hide_index=True, column_config=config, key="sweep_table")
+    config["trial"] = st.column_config.Column(pinned=True)  # in view while a narrow window scrolls the table
+    # The grid draws its own placeholder ("None") in a cell without a value, not the Styler's na_rep: the dash.
+    st.dataframe(styled, hide_index=True, column_config=config, key="sweep_table", placeholder="–")
 
 
 def scores(trial: dict) -> dict[str, float]:

@@ -35,7 +35,8 @@ def data_line(data: dict) -> str:
     if dataset.startswith("folder:"):
         name = f"an image folder ({PurePath(dataset.split(':', 1)[1]).name})"
     else:
-        name = dataset_title(dataset) + (f" (`{dataset}`)" if dataset_title(dataset) != dataset else "")
+        # The key too where the title does not say it (MNIST for mnist-5k), not where it only capitalises it.
+        name = dataset_title(dataset) + (f" (`{dataset}`)" if dataset_title(dataset).lower() != dataset else "")
     size = f" · {data['size']:,} training images" if isinstance(data.get("size"), int) else ""
     subset = " · **trained on a subset of the dataset**" if data.get("subset") else ""
     return f"**Data:** {name}{size}{subset}"

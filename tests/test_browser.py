@@ -326,4 +326,8 @@ def test_sweeps_page_shows_the_table_and_the_chart(browser, app_url, shots):
     wait_idle(browser)
     text = page_text(browser)
     assert "Best by FID: trial-000" in text and "sweep lr: dcgan on mnist-5k, 1 finished, 1 failed" in text
+    # The failed trial has no FID: its cell is painted as a dash, not as the grid's "None".
+    painted = set(WebDriverWait(browser, 30).until(lambda d: "250.5" in (seen := d.execute_script(
+        "return window.canvasText")) and seen))
+    assert "None" not in painted and "–" in painted
     finish(browser, shots / "9_sweeps.png")

@@ -33,6 +33,11 @@ PUBLISHED_N = 10_000                    # samples of the FID that picks the open
 SELECTION = "_selection"               # session_state key of the sidebar's choice in the current run
 YOUR_RUNS = "your_runs"                # session_state: {checkpoint folder: "your run N"}, runs trained on the Train page
 USER_ERRORS = (ckpt.CheckpointError, ConfigError, DatasetUnavailable, UploadError, LabelTextError)
+# Torch threads of a page's run: all cores but one, as a trainer takes by default (genmodels.runs.default_threads).
+# With as many threads as cores, any other busy process (a trainer, another visitor's page) makes OpenMP's threads wait
+# for each other: on this 2-core machine, beside a training run, the Draw page's projection through five GANs took
+# 29-35 s on two threads and 2.6 s on one.
+APP_THREADS = max(1, (os.cpu_count() or 1) - 1)
 TRAIN_HINT = ("Train one (a minute on a laptop CPU) and copy its checkpoint folder in:\n\n"
               "```\npython -m train mnist dcgan --max-steps 300 --out runs/mnist/dcgan\n"
               "mkdir -p {root}/mnist && cp -r runs/mnist/dcgan/checkpoint {root}/mnist/dcgan\n```\n\n"
@@ -166,6 +171,7 @@ def add_location() -> None:
 
 def sidebar() -> Selection:
     """Draw the shared sidebar (dataset, model, device) and return its choice; the entry script calls this once."""
+    torch.set_num_threads(APP_THREADS)  # each run is a thread of its own, which takes the count set last
     root = weights_root()
     entries = discover(root) + [read_entry(loc, loc) for loc in st.session_state.get("extra_locations", [])]
     # A run removed since (the runs folder keeps under a size cap) leaves the list; the Train page says so.
