@@ -2,15 +2,16 @@
 
     python -m train.ship RUN_DIR DEST [--final | --choose N]
 
-Ships RUN_DIR/best (the epoch with the lowest per-epoch FID) when the run kept one, else (or with
---final) RUN_DIR/checkpoint, the last epoch. With --choose N it ships the epoch of lowest Inception FID, N samples
-against N training images, among the leading epochs the per-epoch FID screened (RUN_DIR/candidates/, kept with
+Ships RUN_DIR/best (the epoch with the lowest per-epoch FID) when the run kept one, else (or with --final)
+RUN_DIR/checkpoint, the last epoch. With --choose N it ships the epoch of lowest Inception FID, N samples against N
+training images, among the leading epochs the per-epoch FID screened (RUN_DIR/candidates/, kept with
 train.keep_candidates), best/ and the last epoch: the fast per-epoch FID (a classifier's features) and Inception FID
-disagree across models, and the test split is kept for the number that ships. config.json records the choice. DEST gets its weights and config.json, written again by
-`genmodels.checkpoint.save` (the same tensors, with the content hash that `load` checks, also for runs
-saved before checkpoints had one), the run's whole history.json (every epoch, the best one marked) and a
-preview.png drawn from the shipped weights. A metrics.json already in DEST described other weights, so it is removed: measure the new
-ones with `python -m genmodels.evaluate DEST`.
+disagree across models, and the test split is kept for the number that ships. config.json records the choice.
+
+DEST gets its weights and config.json, written again by `genmodels.checkpoint.save` (the same tensors, with the
+content hash that `load` checks, also for runs saved before checkpoints had one), the run's whole history.json (every
+epoch, the best one marked) and a preview.png drawn from the shipped weights. A metrics.json already in DEST described
+other weights, so it is removed: measure the new ones with `python -m genmodels.evaluate DEST`.
 """
 from __future__ import annotations
 
@@ -21,9 +22,8 @@ from pathlib import Path
 from genmodels import checkpoint as ckpt
 from genmodels.checkpoint import CheckpointError
 from genmodels.device import pick_device
-from genmodels.metrics.features import get_extractor, real_statistics
-from genmodels.metrics.frechet import feature_stats, fid_from_stats
-from genmodels.metrics.suite import generated, model_dataset
+from genmodels.metrics.features import get_extractor
+from genmodels.metrics.suite import fid_kid, inception_features
 from genmodels.sampling import preview_grid
 
 MAX_WEIGHTS_BYTES = 10 * 2**20  # the shipped weights stay small enough for git and a Space
@@ -47,10 +47,8 @@ def choose(run: Path, n: int, device: str | None = None) -> tuple[Path, dict]:
         epoch = model.checkpoint["training"]["epochs"]
         if epoch in scores:
             continue  # best/ and the last epoch are often also candidates
-        c, size = model.image_shape[0], model.image_shape[1]
-        real = real_statistics(model_dataset(model), "train", c, size, n=n, extractor=extractor, features=False)
-        fake = feature_stats(extractor(generated(model, n, CHOICE_SEED)[0]))
-        scores[epoch] = fid_from_stats(*fake, real["mu"], real["sigma"])
+        features = inception_features(model, n, "train", CHOICE_SEED, extractor, real_features=False, n_real=n)
+        scores[epoch] = fid_kid(features, with_kid=False)["fid"]["value"]
         folders[epoch] = folder
         print(f"epoch {epoch:g}: FID {scores[epoch]:.2f} ({n} samples against {n} training images)", file=sys.stderr)
     if not scores:

@@ -220,14 +220,13 @@ class Trainer:
         measured = self.epoch_fid(self.shipped)
         entry.update(measured)
         name, value = self.epoch_fid.name, measured[self.epoch_fid.name]
+        self.keep_candidate(entry, seconds)
         if self.best is None or value < self.best["value"]:
             self.best = {"epoch": entry["epoch"], "metric": name, "value": value}
             ckpt.save(self.shipped, self.out / ckpt.BEST, self.run.family, data=self.data_record(),
                       training={**self.training_record(seconds), "best": self.best})
             ckpt.write_json(self.out / ckpt.BEST / ckpt.HISTORY, {"epochs": self.history, "best": self.best})
-            self.keep_candidate(entry, seconds)
             return True
-        self.keep_candidate(entry, seconds)
         return False
 
     def keep_candidate(self, entry: dict, seconds: float) -> None:
@@ -237,13 +236,14 @@ class Trainer:
         if not k:
             return
         folder = self.out / ckpt.CANDIDATES
-        leading = {e["epoch"] for e in sorted((e for e in self.history if name in e), key=lambda e: e[name])[:k]}
-        if entry["epoch"] in leading:
+        leading = {ckpt.candidate_name(e["epoch"])
+                   for e in sorted((e for e in self.history if name in e), key=lambda e: e[name])[:k]}
+        if ckpt.candidate_name(entry["epoch"]) in leading:
             ckpt.save(self.shipped, folder / ckpt.candidate_name(entry["epoch"]), self.run.family,
                       data=self.data_record(), training={**self.training_record(seconds), "best": {
                           "epoch": entry["epoch"], "metric": name, "value": entry[name]}})
-        for old in folder.glob("epoch-*"):  # an epoch pushed out of the leading k (or left by a killed save)
-            if old.name not in {ckpt.candidate_name(e) for e in leading}:
+        for old in folder.glob("epoch-*"):
+            if old.name not in leading:  # an epoch pushed out of the leading k
                 shutil.rmtree(old)
 
     def write_history(self) -> None:

@@ -2,8 +2,9 @@
 
 "classifier": the FID formula over the dataset's shipped classifier's features (seconds on a CPU), against the
 training split, with the conditional accuracy of conditional models. The best epoch is chosen on the training images,
-never on the test split, which is kept for the one number that ships (DESIGN.md: choose on validation, report on test). "inception": Inception FID against up to n held-out images of the
-run's own data folder, their statistics computed once per run.
+never on the test split, which is kept for the one number that ships (DESIGN.md: choose on validation, report on
+test). "inception": Inception FID against up to n held-out images of the run's own data folder, their statistics
+computed once per run.
 """
 from __future__ import annotations
 
