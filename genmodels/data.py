@@ -1,7 +1,8 @@
 """Image data sources, all loaded into memory as uint8 tensors with a deterministic held-out split.
 
-Sources: `mnist` (the official 70,000), `mnist-5k` (a 5,000-digit subset for quick tests), `fashion-mnist`, `cifar10`, and `folder:PATH` (any folder of images, with class
-subfolders as labels when present). None reaches the network unless asked to (`download=True`).
+Sources: `mnist` (the official 70,000), `mnist-5k` (a 5,000-digit subset for quick tests), `fashion-mnist`, `cifar10`,
+`skimage-photos` (random crops of the colour photographs inside scikit-image), and `folder:PATH` (any folder of
+images, with class subfolders as labels when present). None reaches the network unless asked to (`download=True`).
 """
 from __future__ import annotations
 
@@ -255,12 +256,28 @@ def load_folder(path: Path, split: str, image_size: int, channels: int) -> Image
                      f"image folder {path} ({len(files)} images, 95% train / 5% held out)", info={"subset": False})
 
 
+def load_skimage_photos(split: str, root: Path, download: bool) -> ImageData:
+    """20,000 random 32x32 crops of the eight colour photographs inside scikit-image, an image folder that
+    `python -m train.fetch_photos` writes from the installed package (nothing is downloaded): a real colour dataset
+    on every machine, to show the colour path end to end. Eight photographs stand in for no benchmark."""
+    folder = root / "skimage-photos"
+    if not folder.is_dir():
+        raise DatasetUnavailable(
+            f"skimage-photos not found in {folder}: `make setup` writes it, or run `python -m train.fetch_photos "
+            f"--root {root}` (seconds, from the photographs inside scikit-image; nothing is downloaded)")
+    data = load_folder(folder, split, 32, 3)
+    data.source = f"random 32x32 crops of the colour photographs inside scikit-image: {data.source}"
+    return data
+
+
 def is_image(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
 
 
-LOADERS = {"mnist": load_mnist, "mnist-5k": load_mnist_5k, "fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10}
-NATIVE_SHAPE = {"mnist": (1, 28), "mnist-5k": (1, 28), "fashion-mnist": (1, 28), "cifar10": (3, 32)}
+LOADERS = {"mnist": load_mnist, "mnist-5k": load_mnist_5k, "fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10,
+           "skimage-photos": load_skimage_photos}
+NATIVE_SHAPE = {"mnist": (1, 28), "mnist-5k": (1, 28), "fashion-mnist": (1, 28), "cifar10": (3, 32),
+                "skimage-photos": (3, 32)}
 FOLDER_DEFAULT_SHAPE = (3, 64)
 # A subset holds the same kind of images as its parent dataset, so it is judged by the parent's classifier.
 PARENT = {"mnist-5k": "mnist"}
