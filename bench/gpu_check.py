@@ -304,9 +304,9 @@ def environment(out: Path):
     """What the trainer, and the app when AppTest runs it in this process, read: this check's checkpoints and
     classifier only, no model hub, no sweeps; the Train page's runs and the votes under `out`. The caller's values
     come back after."""
-    from genmodels.runs import ROOT_ENV
     from genmodels.votes import VOTES_ENV
     from pages.app.common import SWEEPS_ENV
+    from train.runs import ROOT_ENV
 
     values = {WEIGHTS_ENV: str(out / "weights"), SWEEPS_ENV: str(out / "sweeps"), ROOT_ENV: str(out / "app-runs"),
               VOTES_ENV: str(out / "votes.sqlite3"), "HF_HUB_OFFLINE": "1"}

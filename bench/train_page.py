@@ -29,9 +29,9 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repository's packages
 
-from genmodels import live  # noqa: E402
-from genmodels import runs as rm  # noqa: E402
 from pages.app.browser import chrome, free_port, start_server, stop_server, wait_for, wait_idle  # noqa: E402
+from train import live  # noqa: E402
+from train import runs as rm  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,7 +56,7 @@ def training_rate(run: rm.Run) -> float:
 
 def live_log_cost(checkpoint: Path, folder: Path, repeats: int = 10) -> float:
     """Median seconds of one live-log write as the trainer makes it: the preview grid of the generator, then the
-    progress line and the PNG (genmodels.live.LiveLog.write)."""
+    progress line and the PNG (train.live.LiveLog.write)."""
     import torch
 
     from genmodels import load
@@ -160,7 +160,7 @@ def main() -> None:
             print(f"picture: {shown['steps']} steps, {shown['images_seen']:,} images in {shown['seconds']:.0f} s of "
                   f"training ({shown['images_per_sec']:.0f} img/s), {shown['frames']} frames -> {args.out}", flush=True)
         write = live_log_cost(REPO / "weights" / "mnist" / "dcgan", tmp / "live-cost")
-        every = max(rm.LIVE_EVERY, write / live.SHARE)  # genmodels.live.LiveLog.due
+        every = max(rm.LIVE_EVERY, write / live.SHARE)  # train.live.LiveLog.due
         print(f"live log: {write * 1000:.0f} ms per line and grid, so one every {every:.1f} s: {write / every:.1%} "
               f"of the trainer's time; load average {os.getloadavg()[0]:.1f}", flush=True)
         results = []

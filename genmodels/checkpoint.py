@@ -131,7 +131,7 @@ METRIC_FIELDS = {"value": "number", "protocol": "text", "n": "count", "std": "nu
 HISTORY_FIELDS = {"best": "table or null"}
 EPOCH_FIELDS = {"epoch": "number", "step": "count", "images_seen": "count", "seconds": "number", "images_per_sec": "number"}
 BEST_FIELDS = {"epoch": "number", "metric": "text", "value": "number"}
-# The keys of a history entry, and of a live progress line (genmodels.live), that say where a run is rather than how
+# The keys of a history entry, and of a live progress line (train.live), that say where a run is rather than how
 # it does: every other key of an entry is a loss or a metric.
 BOOKKEEPING = tuple(EPOCH_FIELDS)
 

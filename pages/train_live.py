@@ -1,8 +1,8 @@
 """Train: start a short run from the browser and watch the model learn, then explore it on every other page.
 
-A run is `python -m train` in a subprocess, managed by genmodels.runs (a bounded number at once, the others
-waiting, every input clamped on the server); the page reads what the trainer writes (genmodels/live.py) and never
-imports train/. While anything trains, only the watching fragment reruns, every REFRESH seconds.
+A run is `python -m train` in a subprocess, managed by train.runs (a bounded number at once, the others
+waiting, every input clamped on the server); the page reads what the trainer writes (train/live.py) and never
+imports the trainer. While anything trains, only the watching fragment reruns, every REFRESH seconds.
 """
 from __future__ import annotations
 
@@ -17,17 +17,17 @@ import streamlit as st
 from PIL import Image
 
 from genmodels import checkpoint as ckpt
-from genmodels import runs as rm
 from genmodels.data import DatasetUnavailable, load_data
-from genmodels.live import MAX_FRAMES, film, frame_step
 from genmodels.metrics import METRICS
 from genmodels.models import SHOWCASE
 from genmodels.registry import family_names, get_family
 from genmodels.sampling import png_bytes
 from pages.app.common import YOUR_RUNS, current, run_page
+from train import runs as rm
+from train.live import MAX_FRAMES, film, frame_step
 
 REFRESH = 2.0                  # seconds between live updates while anything trains or waits (the trainer writes
-                               # every rm.LIVE_EVERY, or less often where that would slow it: genmodels/live.py)
+                               # every rm.LIVE_EVERY, or less often where that would slow it: train/live.py)
 IDLE_REFRESH = 10.0            # seconds between looks while nothing does, so another visitor's new run shows up
 VISITOR = "train_visitor"      # session_state: this browser session's id, the owner of its runs
 NOTES = "train_notes"          # session_state: [(kind, words)], what the last action did or changed, shown once
@@ -37,7 +37,7 @@ log = logging.getLogger("genmodels.app")
 
 
 def manager() -> rm.RunManager:
-    """The runs folder's manager; all its state is on disk (and its children in genmodels.runs), so it is cheap."""
+    """The runs folder's manager; all its state is on disk (and its children in train.runs), so it is cheap."""
     return rm.RunManager.from_env()
 
 

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from genmodels import runs as rm
 from pages.app.browser import CHROMEDRIVER, CHROMIUM, WAIT, chrome, free_port, start_server, stop_server, wait_idle
 from run_fixtures import trainer_processes, weights_without_models
+from train import runs as rm
 
 if not (CHROMIUM and CHROMEDRIVER):
     message = "the browser test needs Debian's chromium and chromium-driver: run `make setup`"

@@ -125,7 +125,7 @@ def test_a_kill_at_each_rename_resumes_bit_exact_and_leaves_no_temporaries(tmp_p
 
 
 def test_a_kill_before_a_live_frame_is_renamed_leaves_nothing_after_a_resume(tmp_path, mnist, one_thread):
-    # The Train page's live grids are written atomically too (genmodels/live.py): a kill just before one is renamed
+    # The Train page's live grids are written atomically too (train/live.py): a kill just before one is renamed
     # leaves live/frames/.NNNNNNNN.png.*.tmp, which --resume (Trainer.resume) removes with the others.
     run = run_config("train.max_steps=3", "train.live_every=0.001")
     frames = tmp_path / "live" / "frames"

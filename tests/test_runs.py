@@ -1,5 +1,5 @@
-"""Runs started for visitors of the app (genmodels.runs) and what the trainer writes for watching them
-(genmodels.live): real `python -m train` subprocesses on MNIST with tiny widths, no mocks."""
+"""Runs started for visitors of the app (train.runs) and what the trainer writes for watching them
+(train.live): real `python -m train` subprocesses on MNIST with tiny widths, no mocks."""
 from __future__ import annotations
 
 import io
@@ -11,11 +11,11 @@ import pytest
 from PIL import Image
 
 from genmodels import checkpoint as ckpt
-from genmodels import live
-from genmodels import runs as rm
 from genmodels.data import load_data
 from pages.app.browser import wait_for
 from run_fixtures import trainer_processes
+from train import live
+from train import runs as rm
 from train.config import resolve_config
 from train.trainer import Trainer
 

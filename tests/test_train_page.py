@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from genmodels import runs as rm
 from pages.app.browser import WAIT
 from run_fixtures import trainer_processes, weights_without_models
+from train import runs as rm
 
 APP = str(Path(__file__).resolve().parents[1] / "pages" / "app" / "main.py")
 

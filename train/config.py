@@ -41,7 +41,7 @@ class TrainConfig:
     fid_samples: int = 1000                   # generated (and, for inception, held-out real) images per FID
     keep_candidates: int = 0                  # with fid_every: keep this many lowest-FID epochs in candidates/ (train.ship --choose)
     fid_features: str = "classifier"          # classifier (the dataset's shipped classifier; seconds on a CPU) | inception
-    live_every: float = 0.0                   # seconds between progress lines and fixed-seed grids in live/ (0: off; genmodels/live.py)
+    live_every: float = 0.0                   # seconds between progress lines and fixed-seed grids in live/ (0: off; train/live.py)
 
     def __post_init__(self):
         check = Checks(self, "train")

@@ -36,7 +36,6 @@ from genmodels import checkpoint as ckpt
 from genmodels.config import to_dict
 from genmodels.data import ImageData
 from genmodels.device import autocast, autocast_dtype, memory_format, pick_device
-from genmodels.live import FRAMES, LIVE, LiveLog
 from genmodels.metrics.epoch import EpochFID
 from genmodels.objectives import Batch
 from genmodels.registry import get_family
@@ -44,6 +43,7 @@ from genmodels.sampling import preview_grid
 
 from . import distributed
 from .config import RunConfig
+from .live import FRAMES, LIVE, LiveLog
 from .state import flatten_state, load_training_state, restore_state, save_training_state
 
 # Settings a run may change when it is resumed: they do not change what the optimiser does, or (the learning
@@ -357,7 +357,7 @@ class Trainer:
             ckpt.atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
 
     def write_live(self) -> None:
-        """A line of live/progress.jsonl and the fixed-seed grid at this step (genmodels/live.py)."""
+        """A line of live/progress.jsonl and the fixed-seed grid at this step (train/live.py)."""
         p = self.progress
         with self.own_rng():  # as for previews: watching a run must not change it
             frame = preview_grid(self.shipped)

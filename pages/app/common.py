@@ -33,7 +33,7 @@ PUBLISHED_N = 10_000                    # samples of the FID that picks the open
 SELECTION = "_selection"               # session_state key of the sidebar's choice in the current run
 YOUR_RUNS = "your_runs"                # session_state: {checkpoint folder: "your run N"}, runs trained on the Train page
 USER_ERRORS = (ckpt.CheckpointError, ConfigError, DatasetUnavailable, UploadError, LabelTextError)
-# Torch threads of a page's run: all cores but one, as a trainer takes by default (genmodels.runs.default_threads).
+# Torch threads of a page's run: all cores but one, as a trainer takes by default (train.runs.default_threads).
 # With as many threads as cores, any other busy process (a trainer, another visitor's page) makes OpenMP's threads wait
 # for each other: on this 2-core machine, beside a training run, the Draw page's projection through five GANs took
 # 29-35 s on two threads and 2.6 s on one.

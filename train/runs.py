@@ -1,7 +1,7 @@
 """Training runs that visitors of the app start, watch, stop and resume.
 
-Each run is `python -m train` in a subprocess (and, to measure it, `python -m genmodels.evaluate`), so the app
-never imports train/: this module knows only the command lines. At most `slots` processes go at once; the others
+Each run is `python -m train` in a subprocess (and, to measure it, `python -m genmodels.evaluate`), so the app's
+process never imports the trainer: this module knows only the command lines. At most `slots` processes go at once; the others
 wait their turn in a queue while their visitor's page keeps asking after them. The runs root is kept under a size
 cap by removing idle runs, those of the oldest visitors first.
 
@@ -17,7 +17,7 @@ State lives on disk, so every server process and every session sees the same run
                     message (the trainer's own words when it failed), measured, measure_error (the evaluator's)
   ROOT/ID/log.txt   what the processes printed
   ROOT/ID/outcome.json  how the trainer's last process ended, in its own words (train/outcome.py)
-  ROOT/ID/checkpoint/, resume/, live/, samples/, best/   the trainer's (train/trainer.py, genmodels/live.py)
+  ROOT/ID/checkpoint/, resume/, live/, samples/, best/   the trainer's (train/trainer.py, train/live.py)
 """
 from __future__ import annotations
 
@@ -37,13 +37,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from train.command import invocation, train_arguments  # until this module moves into train/
-from train.outcome import FINISHED, INTERRUPTED, clear_outcome, read_outcome
+from genmodels import checkpoint as ckpt
+from genmodels.device import devices
+from genmodels.registry import family_names, get_family
 
-from . import checkpoint as ckpt
 from . import live
-from .device import devices
-from .registry import family_names, get_family
+from .command import invocation, train_arguments
+from .outcome import FINISHED, INTERRUPTED, clear_outcome, read_outcome
 
 ROOT_ENV, SLOTS_ENV, CAP_ENV = "GENMODELS_RUNS", "GENMODELS_TRAIN_SLOTS", "GENMODELS_RUNS_CAP_MB"
 DEFAULT_ROOT, DEFAULT_SLOTS, DEFAULT_CAP_MB = "runs/app", 1, 2000

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from . import checkpoint as ckpt
+from genmodels import checkpoint as ckpt
 
 LIVE = "live"
 PROGRESS = "progress.jsonl"
@@ -122,7 +122,7 @@ def frame_step(path: Path) -> int:
 def film(run: str | Path, frame_ms: int = 150, hold: int = 12) -> bytes:
     """The run's fixed-seed grid over training as a GIF that plays forward, holds the last grid for `hold` frames
     and starts again."""
-    from .sampling import gif_bytes
+    from genmodels.sampling import gif_bytes
 
     images = []
     for path in frame_paths(run):
