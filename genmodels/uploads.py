@@ -50,6 +50,14 @@ class UploadError(ValueError):
     """The upload cannot be used; the message says why in words a user understands."""
 
 
+class NotAnImage(UploadError):
+    """The bytes are empty or not an image in one of FORMATS, whatever the file's name says."""
+
+
+class Damaged(UploadError):
+    """An image in a readable format whose pixels cannot be decoded: truncated, corrupt, or a decompression bomb."""
+
+
 class NothingToRead(UploadError):
     """The image decodes but no shape stands out from its background."""
 
@@ -99,7 +107,7 @@ def decode(data: bytes) -> tuple[Image.Image, list[str]]:
     if len(data) > MAX_BYTES:
         raise UploadError(f"the file is {len(data) / 1e6:.1f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB")
     if not data:
-        raise UploadError("the file is empty")
+        raise NotAnImage("the file is empty")
     what = "image"
     try:
         with warnings.catch_warnings():
@@ -130,11 +138,11 @@ def decode(data: bytes) -> tuple[Image.Image, list[str]]:
     except UploadError:
         raise
     except UnidentifiedImageError:
-        raise UploadError(f"this file is not an image in a format this page reads ({FORMAT_NAMES})") from None
+        raise NotAnImage(f"this file is not an image in a format this page reads ({FORMAT_NAMES})") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise UploadError(f"the image claims far more pixels than the {MAX_PIXELS / 1e6:.0f} megapixel limit") from None
+        raise Damaged(f"the image claims far more pixels than the {MAX_PIXELS / 1e6:.0f} megapixel limit") from None
     except Exception:  # noqa: BLE001  (a damaged file can make a decoder raise anything: OSError, SyntaxError, struct.error, ...)
-        raise UploadError(f"the {what} is damaged or truncated: its pixels could not be decoded") from None
+        raise Damaged(f"the {what} is damaged or truncated: its pixels could not be decoded") from None
 
 
 @functools.cache
