@@ -23,7 +23,7 @@ from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError
 
 from .data import fit_images, to_float
 
-MAX_BYTES = 10 * 1024 * 1024    # matches server.maxUploadSize in .streamlit/config.toml
+MAX_BYTES = 10 * 1024 * 1024    # an image; the server takes up to server.maxUploadSize (.streamlit/config.toml), for zips
 MAX_PIXELS = 40_000_000         # about a 50-megapixel photo; a decompression bomb claims far more
 MAX_ASPECT = 20                 # longer side / shorter side: a 1x400,000 strip holds no picture
 WORK_SIDE = 1024                # decoded images are box-reduced to at most this many pixels a side

@@ -1,4 +1,6 @@
 """Train: start a short run from the browser and watch the model learn, then explore it on every other page.
+The data is a named source, or the visitor's own images: an upload (a zip, or image files) that train.runs makes into
+an image set (genmodels.image_sets), shown with its report and a preview grid before training.
 
 A run is `python -m train` in a subprocess, managed by train.runs (a bounded number at once, the others
 waiting, every input clamped on the server); the page reads what the trainer writes (train/live.py) and never
@@ -17,12 +19,14 @@ import streamlit as st
 from PIL import Image
 
 from genmodels import checkpoint as ckpt
-from genmodels.data import DatasetUnavailable, load_data
+from genmodels import image_sets
+from genmodels.data import DatasetUnavailable, load_data, to_float
 from genmodels.metrics import METRICS
 from genmodels.models import SHOWCASE
 from genmodels.registry import family_names, get_family
 from genmodels.sampling import png_bytes
-from pages.app.common import YOUR_RUNS, current, run_page
+from genmodels.uploads import FORMAT_NAMES
+from pages.app.common import YOUR_RUNS, current, picture, run_page
 from train import runs as rm
 from train.live import MAX_FRAMES, film, frame_step
 
@@ -32,6 +36,9 @@ IDLE_REFRESH = 10.0            # seconds between looks while nothing does, so an
 VISITOR = "train_visitor"      # session_state: this browser session's id, the owner of its runs
 NOTES = "train_notes"          # session_state: [(kind, words)], what the last action did or changed, shown once
 ADOPTED = "train_adopted"      # session_state: how many runs have joined the sidebar's list, for their names
+YOUR_IMAGES = "your images"    # the Dataset box's choice of an upload
+UPLOADED = "train_uploaded"    # session_state: (the upload's file ids, its image set's digest), so reruns reuse it
+PREVIEW = 32                   # images in the preview grid of an upload
 
 log = logging.getLogger("genmodels.app")
 
@@ -105,25 +112,73 @@ def select_in_sidebar(run: rm.Run) -> None:
     if name is None:  # removed to keep the runs folder under its cap since the button was drawn
         tell("error", "That run no longer exists: the runs folder made room for newer ones.")
         return
-    st.session_state["dataset"] = run.request["dataset"]
+    st.session_state["dataset"] = ckpt.read_config(run.checkpoint)["data"]["dataset"]  # an upload's is its folder
     st.session_state["model"] = name
 
 
 # ---- setting a run up ------------------------------------------------------------------------------------------
 
 
+def your_images() -> image_sets.ImageSet | None:
+    """The upload's image set with its report and a preview grid, made once per upload; None until there is one."""
+    limits = image_sets.LIMITS
+    files = st.file_uploader(
+        f"A .zip of images (one folder per class makes labels), or image files: {FORMAT_NAMES}",
+        accept_multiple_files=True, key="train_upload", max_upload_size=limits.upload_bytes // 2**20,
+        help=f"Each image is converted to RGB, resized and centre-cropped; {limits.describe()}. The same upload "
+             "again is the same dataset.")
+    if not files:
+        st.info("Upload a zip of your photos, or a few image files: the model trains on them here, with an Inception "
+                "FID against a held-out part of them after each epoch.")
+        return None
+    ids = [f.file_id for f in files]
+    made = st.session_state.get(UPLOADED)
+    image_set = rm.read_image_set(manager().root / rm.SETS / made[1]) if made and made[0] == ids else None
+    if image_set is None:
+        bar = st.progress(0.0, text="Reading the upload…")
+        try:
+            image_set = manager().add_upload(
+                [(f.name, f.getvalue()) for f in files],
+                progress=lambda done, total: bar.progress(done / total, text=f"Reading the upload: {done:,} of {total:,} files"))
+        except image_sets.ImageSetError as e:
+            bar.empty()
+            st.error(f"{str(e)[0].upper()}{str(e)[1:]}.")
+            return None
+        bar.empty()
+        st.session_state[UPLOADED] = (ids, image_set.digest)
+    said = image_set.report.sentences()
+    st.success(said[0])
+    for line in said[1:]:
+        st.warning(line)
+    shown = image_sets.preview_images(image_set.folder, PREVIEW)
+    st.image(picture(to_float(shown), nrow=8, width=560), output_format="PNG",
+             caption=f"{len(shown)} of the {image_set.report.used:,} images, spread over the set, as the model sees them "
+                     f"at {image_set.report.image_size} px")
+    st.radio("Image size", image_sets.SIZES, index=0, horizontal=True, key="train_image_size",
+             format_func=lambda size: f"{size} px",
+             help="64 px is the reports' size and takes about four times the computation of 32 px per image.")
+    return image_set
+
+
 def setup() -> None:
     st.subheader("Start a run")
-    datasets = available_datasets()
-    if not datasets:
-        st.warning("No dataset is on this machine yet: `make setup` fetches MNIST and Fashion-MNIST.")
-        return
-    families = family_names()
+    datasets = [*available_datasets(), YOUR_IMAGES]
+    if len(datasets) == 1:
+        st.caption("No named dataset is on this machine (`make setup` fetches MNIST and Fashion-MNIST): train on your "
+                   "own images.")
     c1, c2, c3, c4 = st.columns([2, 2, 2, 2])
     dataset = c1.selectbox("Dataset", datasets, index=datasets.index("mnist") if "mnist" in datasets else 0,
-                           key="train_dataset")
-    family = c2.selectbox("Model family", families, index=families.index(SHOWCASE), key="train_family",
-                          format_func=lambda f: get_family(f).title)
+                           key="train_dataset", format_func=lambda d: "Your images (upload)" if d == YOUR_IMAGES else d)
+    families, recipe, image_size = family_names(), f"train/configs/{dataset}/", 0
+    if dataset == YOUR_IMAGES:
+        image_set = your_images()
+        if image_set is None:
+            return
+        families, recipe = rm.upload_families(len(image_set.report.classes)), "train/configs/folder/"
+        dataset, image_size = f"upload:{image_set.digest}", st.session_state["train_image_size"]
+    if st.session_state.get("train_family") not in families:  # a conditional family, and an upload without labels
+        st.session_state["train_family"] = SHOWCASE if SHOWCASE in families else families[0]
+    family = c2.selectbox("Model family", families, key="train_family", format_func=lambda f: get_family(f).title)
     kind = c3.radio("Budget in", list(rm.BUDGETS), index=list(rm.BUDGETS).index(rm.DEFAULT_BUDGET[0]),
                     horizontal=True, key="train_budget")
     least, most = rm.BUDGETS[kind]
@@ -132,8 +187,8 @@ def setup() -> None:
                              step=1 if kind == "steps" else 10,
                              help=f"The run stops after this many {kind}; at most {most:,} here.")
     with st.expander("Settings (blank: the recipe's value)"):
-        st.caption(f"The recipe is `train/configs/{dataset}/{family}.toml`; these go to the trainer as `--set` and "
-                   "its config classes check them.")
+        st.caption(f"The recipe is `{recipe}{family}.toml`; these go to the trainer as `--set` and its config classes "
+                   "check them.")
         cols = st.columns(4)
         settings = {}
         for col, s in zip(cols, rm.settings_for(family)):
@@ -148,7 +203,7 @@ def setup() -> None:
                                        value=rm.default_threads(), key="train_threads",
                                        help="By default all cores but one, which stays with this app.")
     if st.button("Start training", type="primary", icon=":material/play_arrow:"):
-        request = rm.Request(dataset, family, kind, amount, settings, threads, current().device)
+        request = rm.Request(dataset, family, kind, amount, settings, threads, current().device, image_size)
         try:
             run, notes = manager().submit(visitor(), request)
         except rm.RunRequestError as e:
@@ -163,7 +218,7 @@ def setup() -> None:
 # ---- watching -------------------------------------------------------------------------------------------------
 
 
-def losses_figure(lines: list[dict], history: list[dict]) -> go.Figure:
+def losses_figure(lines: list[dict], history: list[dict], fid_key: str) -> go.Figure:
     fig = go.Figure()
     names = list(dict.fromkeys(k for line in lines for k in line if k not in ckpt.BOOKKEEPING))
     for name in names:
@@ -171,13 +226,14 @@ def losses_figure(lines: list[dict], history: list[dict]) -> go.Figure:
         # A line needs two points: a single one (a run that logged once) is drawn as a marker.
         fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points],
                                  mode="lines" if len(points) > 1 else "markers", name=name))
-    fids = [(e["step"], e["classifier_fid"]) for e in history if "classifier_fid" in e]
+    fids = [(e["step"], e[fid_key]) for e in history if fid_key in e]
     if fids:
         fig.add_trace(go.Scatter(x=[f[0] for f in fids], y=[f[1] for f in fids], mode="lines+markers",
-                                 name="classifier-FID", yaxis="y2", line=dict(dash="dot")))
+                                 name=METRICS[fid_key].title, yaxis="y2", line=dict(dash="dot")))
     fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10), title=dict(text="Losses"),
                       xaxis=dict(title="step"), yaxis=dict(title="loss"), legend=dict(orientation="h", y=-0.2),
-                      **({"yaxis2": dict(title="classifier-FID", overlaying="y", side="right", showgrid=False)} if fids else {}))
+                      **({"yaxis2": dict(title=METRICS[fid_key].title, overlaying="y", side="right", showgrid=False)}
+                         if fids else {}))
     return fig
 
 
@@ -240,12 +296,15 @@ def show_run(run: rm.Run, mine: bool) -> None:
         st.warning(f"Measuring failed: {run.record['measure_error']}")
     st.progress(run.done_fraction(last), text=status_line(run, last))
     rates = [line["images_per_sec"] for line in lines[-5:] if line.get("images_per_sec")]
-    fid = next((e["classifier_fid"] for e in reversed(history) if "classifier_fid" in e), None)
+    fid = next((e[run.epoch_fid] for e in reversed(history) if run.epoch_fid in e), None)
     m1, m2, m3 = st.columns(3)
     m1.metric("images / s", f"{sum(rates) / len(rates):,.0f}" if rates else "–", help="over the last 10 s or so")
     m2.metric("images seen", f"{last['images_seen']:,}" if last else "–")
-    m3.metric("classifier-FID ↓", f"{fid:.2f}" if fid is not None else "–",
-              help=METRICS["classifier_fid"].what + " Measured at the end of each epoch.")
+    m3.metric(f"{METRICS[run.epoch_fid].title} ↓", METRICS[run.epoch_fid].format(fid),
+              help=METRICS[run.epoch_fid].what + (
+                  f" Measured on {rm.FID_SAMPLES} samples against the upload's held-out images, after each epoch or "
+                  f"each {rm.FID_EVERY_IMAGES:,} training images: a trend within this run, not a number to set beside "
+                  "published FIDs." if run.epoch_fid == "fid" else " Measured at the end of each epoch."))
     left, right = st.columns([1, 1])
     shown = latest_frame(frames)
     with left:
@@ -256,7 +315,7 @@ def show_run(run: rm.Run, mine: bool) -> None:
                      output_format="PNG")
     with right:
         if lines:
-            st.plotly_chart(losses_figure(lines, history), key=f"losses_{run.id}")
+            st.plotly_chart(losses_figure(lines, history, run.epoch_fid), key=f"losses_{run.id}")
     if mine:
         controls(run, frames)
 
@@ -332,7 +391,8 @@ def watch(polling: bool) -> None:
 def body() -> None:
     st.title("Train")
     st.caption("Train a model here and watch it learn: the same latent codes drawn every couple of seconds, the "
-               "losses (a GAN's two players fighting), and the classifier-FID after every epoch. A finished or stopped "
+               "losses (a GAN's two players fighting), and an FID after every epoch. Train on your own images too: "
+               "upload a zip of them. A finished or stopped "
                "run joins the sidebar's model list as *your run* for this browser session, so every other page works "
                "on it. "
                f"Budgets are capped at {rm.BUDGETS['steps'][1]:,} steps or {rm.BUDGETS['seconds'][1] // 60} minutes; "

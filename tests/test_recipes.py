@@ -13,6 +13,7 @@ from PIL import Image
 
 from genmodels import checkpoint as ckpt
 from genmodels.data import DatasetUnavailable, load_data
+from genmodels.registry import get_family
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "train" / "configs"
@@ -51,6 +52,17 @@ def faces(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def classes(tmp_path_factory):
+    """A folder of two class subfolders, the labels a conditional recipe trains on."""
+    root = tmp_path_factory.mktemp("classes")
+    rng = np.random.default_rng(2)
+    for i in range(40):  # 38 train / 2 held out, the fewest the recipes' per-epoch FID takes
+        (root / f"class-{i % 2}").mkdir(exist_ok=True)
+        Image.fromarray(class_image(i % 2, rng, 70)).save(root / f"class-{i % 2}" / f"{i:03d}.png")
+    return root
+
+
 def test_cifar10_binary_reader(cifar_root):
     train, test = load_data("cifar10", "train", root=cifar_root), load_data("cifar10", "test", root=cifar_root)
     assert train.images.shape == (60, 3, 32, 32) and len(test) == 12
@@ -70,9 +82,10 @@ RECIPES = sorted(p.relative_to(CONFIGS) for p in CONFIGS.glob("cifar10/*.toml"))
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=str)
-def test_recipe_trains_and_checkpoints(recipe, cifar_root, faces, tmp_path):
+def test_recipe_trains_and_checkpoints(recipe, cifar_root, faces, classes, tmp_path):
     family = recipe.stem.split("-")[0]
-    dataset = "cifar10" if recipe.parts[0] == "cifar10" else f"folder:{faces}"
+    folder = classes if get_family(family).conditional else faces
+    dataset = "cifar10" if recipe.parts[0] == "cifar10" else f"folder:{folder}"
     out = tmp_path / "run"
     result = subprocess.run(
         [sys.executable, "-m", "train", dataset, family, "--config", str(CONFIGS / recipe), "--data-root", str(cifar_root),

@@ -2,12 +2,14 @@
 
 Each run is `python -m train` in a subprocess (and, to measure it, `python -m genmodels.evaluate`), so the app's
 process never imports the trainer: this module knows only the command lines. At most `slots` processes go at once; the others
-wait their turn in a queue while their visitor's page keeps asking after them. The runs root is kept under a size
-cap by removing idle runs, those of the oldest visitors first.
+wait their turn in a queue while their visitor's page keeps asking after them. Visitors' uploads become image sets
+(genmodels.image_sets) in the runs root too. The root is kept under a size cap by removing the image sets no run
+uses, then idle runs, those of the oldest visitors first.
 
 Everything a visitor sends is clamped or refused here, on the server (`clamp`): the budget, the thread count,
-the settings (numbers only, from a short list of keys, each within bounds), the dataset (named sources only, never
-`folder:PATH`) and the device. Run folders are always named here, never taken from a request.
+the settings (numbers only, from a short list of keys, each within bounds), the dataset (a named source, or
+`upload:DIGEST` for an image set made here; never `folder:PATH`), the image size of an upload and the device. Run
+folders and image set folders are always named here, never taken from a request.
 
 State lives on disk, so every server process and every session sees the same runs:
   ROOT/.lock        held (flock) around every change
@@ -18,6 +20,7 @@ State lives on disk, so every server process and every session sees the same run
   ROOT/ID/log.txt   what the processes printed
   ROOT/ID/outcome.json  how the trainer's last process ended, in its own words (train/outcome.py)
   ROOT/ID/checkpoint/, resume/, live/, samples/, best/   the trainer's (train/trainer.py, train/live.py)
+  ROOT/datasets/DIGEST/  an image set made from an upload (genmodels/image_sets.py); its mtime is its last use
 """
 from __future__ import annotations
 
@@ -38,11 +41,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genmodels import checkpoint as ckpt
+from genmodels import image_sets
+from genmodels.data import FOLDER_HELD_OUT, heldout_split
 from genmodels.device import devices
 from genmodels.registry import family_names, get_family
 
 from . import live
 from .command import invocation, train_arguments
+from .config import config_file
 from .outcome import FINISHED, INTERRUPTED, clear_outcome, read_outcome
 
 ROOT_ENV, SLOTS_ENV, CAP_ENV = "GENMODELS_RUNS", "GENMODELS_TRAIN_SLOTS", "GENMODELS_RUNS_CAP_MB"
@@ -50,6 +56,15 @@ DEFAULT_ROOT, DEFAULT_SLOTS, DEFAULT_CAP_MB = "runs/app", 1, 2000
 # Named sources only (`folder:PATH` would open the file system); not the MNIST subset, which is for tests and is
 # slower to read than all of MNIST.
 DATASETS = ("mnist", "fashion-mnist", "cifar10")
+SETS = "datasets"           # ROOT/datasets/DIGEST: the image sets made from visitors' uploads
+UPLOAD = re.compile(r"upload:([0-9a-f]{16})")  # a request's name for one of them; never a path
+SET_GRACE = 15 * 60         # seconds an unused image set is kept from removal after its last use: its visitor may be
+                            # choosing settings
+# Inception FID of an upload's runs, against its held-out images: on a CPU it measures about 26 images a second, so a
+# run measures 64 samples (a trend to watch, not a number to set beside published FIDs, which take 10,000), and a small
+# upload's epochs are grouped so that at least FID_EVERY_IMAGES training images pass between two measurements.
+FID_SAMPLES = 64
+FID_EVERY_IMAGES = 5_000
 BUDGETS = {"steps": (1, 20_000), "seconds": (5, 30 * 60)}      # kind: (least, most); nothing runs longer
 DEFAULT_BUDGET = ("seconds", 60)                               # shows digits forming on a 2-core CPU
 LIVE_EVERY = 2.0            # seconds between the trainer's progress lines and grids (train.live_every)
@@ -103,6 +118,7 @@ class Request:
     settings: dict = field(default_factory=dict)   # SECTION.KEY -> number; absent keys keep the recipe's value
     threads: int = field(default_factory=default_threads)
     device: str = "cpu"
+    image_size: int = 0                            # an upload's: one of image_sets.SIZES (0: a named source's own)
 
 
 def number(value, what: str) -> float:
@@ -133,10 +149,21 @@ def clamp(request: Request) -> tuple[Request, list[str]]:
     """The request as the server will run it, and a note for each value it moved into bounds; RunRequestError
     for what no bound can fix (an unknown dataset, family, key or device, or a value that is not a number)."""
     notes: list[str] = []
-    if request.dataset not in DATASETS:
-        raise RunRequestError(f"dataset must be one of {', '.join(DATASETS)}, got {request.dataset!r}")
+    upload = isinstance(request.dataset, str) and UPLOAD.fullmatch(request.dataset)
+    if not upload and request.dataset not in DATASETS:
+        raise RunRequestError(f"dataset must be one of {', '.join(DATASETS)} or an uploaded image set, got "
+                              f"{request.dataset!r}")
     if request.family not in family_names():
         raise RunRequestError(f"model family must be one of {', '.join(family_names())}, got {request.family!r}")
+    if upload:
+        if request.image_size not in image_sets.SIZES:
+            raise RunRequestError(f"the image size of an upload must be one of {', '.join(map(str, image_sets.SIZES))} "
+                                  f"px, got {request.image_size!r}")
+        if request.family not in upload_families(num_classes=2):
+            raise RunRequestError(f"{get_family(request.family).title} has no recipe for uploaded images; these have: "
+                                  f"{', '.join(upload_families(num_classes=2))}")
+    elif request.image_size:
+        raise RunRequestError(f"{request.dataset} trains at its own image size; a size is chosen for uploads only")
     if request.budget not in BUDGETS:
         raise RunRequestError(f"the budget is counted in {' or '.join(BUDGETS)}, not {request.budget!r}")
     least, most = BUDGETS[request.budget]
@@ -160,6 +187,23 @@ def clamp(request: Request) -> tuple[Request, list[str]]:
     return dataclasses.replace(request, amount=amount, settings=settings, threads=threads), notes
 
 
+def upload_families(num_classes: int) -> list[str]:
+    """The families an upload can train: those with an image-folder recipe (train/configs/folder/), the conditional
+    ones only where the upload has two classes or more."""
+    return [f for f in family_names() if config_file("folder:", f).is_file()
+            and (num_classes >= 2 or not get_family(f).conditional)]
+
+
+def upload_fid(images: int) -> list[str]:
+    """The --set overrides of an upload's per-epoch Inception FID against its held-out images, for a set of `images`;
+    none where it holds out fewer than the two images a covariance needs."""
+    train, held = (len(part) for part in heldout_split(images, FOLDER_HELD_OUT))
+    if held < 2:
+        return []
+    return [f"train.fid_every={math.ceil(FID_EVERY_IMAGES / max(1, train))}", 'train.fid_features="inception"',
+            f"train.fid_samples={FID_SAMPLES}"]
+
+
 def train_args(run: Run, resume: bool = False) -> list[str]:
     """The interpreter's arguments that train a run (train/command.py builds the command line)."""
     r = run.request
@@ -168,7 +212,11 @@ def train_args(run: Run, resume: bool = False) -> list[str]:
             f"train.max_steps={steps}", f"train.max_seconds={seconds}", f"train.threads={r['threads']}",
             f"train.live_every={LIVE_EVERY}", f"train.checkpoint_minutes={CHECKPOINT_MINUTES}",
             *(f"{k}={v!r}" for k, v in r["settings"].items())]
-    return invocation(train_arguments(r["dataset"], r["family"], out=run.folder, device=r["device"], overrides=sets,
+    dataset = r["dataset"]
+    if run.image_set is not None:
+        dataset = run.image_set.dataset
+        sets += [f"model.image_size={r['image_size']}", *upload_fid(run.image_set.report.used)]
+    return invocation(train_arguments(dataset, r["family"], out=run.folder, device=r["device"], overrides=sets,
                                       resume=resume))
 
 
@@ -226,11 +274,25 @@ class Run:
     def budget(self) -> tuple[str, float]:
         return self.request["budget"], self.request["amount"]
 
+    @property
+    def image_set(self) -> image_sets.ImageSet | None:
+        """The uploaded image set the run trains on; None for a named source, or when the set is gone."""
+        match = UPLOAD.fullmatch(self.request["dataset"])
+        return read_image_set(self.folder.parent / SETS / match[1]) if match else None
+
+    @property
+    def epoch_fid(self) -> str:
+        """The history key of the FID measured after each epoch: Inception FID against an upload's held-out images
+        (no classifier knows its classes), else the dataset classifier's FID."""
+        return "fid" if UPLOAD.fullmatch(self.request["dataset"]) else "classifier_fid"
+
     def title(self) -> str:
-        """Like "DCGAN on mnist, 60 s" or "DCGAN on mnist, 300 steps"."""
+        """Like "DCGAN on mnist, 60 s", "DCGAN on mnist, 300 steps" or "DCGAN on your images (3fa9c2d1), 64 px, 60 s"."""
         kind, amount = self.budget
         budget = f"{amount:,.0f} steps" if kind == "steps" else f"{amount:g} s"
-        return f"{get_family(self.request['family']).title} on {self.request['dataset']}, {budget}"
+        match = UPLOAD.fullmatch(self.request["dataset"])
+        data = f"your images ({match[1][:8]}), {self.request['image_size']} px" if match else self.request["dataset"]
+        return f"{get_family(self.request['family']).title} on {data}, {budget}"
 
     def progress(self) -> list[dict]:
         return live.read_progress(self.folder)
@@ -269,6 +331,13 @@ def read_run(folder: Path) -> Run | None:
     except ckpt.CheckpointError:
         return None  # being made (under the lock), or not a run
     return Run(folder, record) if isinstance(record, dict) and RUN_ID.fullmatch(str(record.get("id", ""))) else None
+
+
+def read_image_set(folder: Path) -> image_sets.ImageSet | None:
+    try:
+        return image_sets.read_set(folder)
+    except (OSError, ValueError, TypeError):  # removed to make room, or not a set
+        return None
 
 
 def folder_size(path: Path) -> int:
@@ -358,9 +427,32 @@ class RunManager:
 
     # ---- what a visitor asks for ----
 
+    def add_upload(self, files: list[tuple[str, bytes]], progress=None) -> image_sets.ImageSet:
+        """The image set of an upload (a zip, or image files), made at 64 px (a 32 px run resizes it again) or found
+        made already; image_sets.ImageSetError when it is refused. Then the root is kept under its cap."""
+        made = image_sets.from_files(files, self.root / SETS, max(image_sets.SIZES), progress=progress)
+        with self.locked():
+            self.make_room()
+        return made
+
+    def check_upload(self, request: Request) -> None:
+        """An upload's run needs its image set still here, with the labels a conditional family needs; its use
+        keeps it from removal a while longer."""
+        match = UPLOAD.fullmatch(request.dataset)
+        found = read_image_set(self.root / SETS / match[1])
+        if found is None:
+            raise RunRequestError("that upload is no longer on the server (the runs folder made room for newer "
+                                  "runs): upload it again")
+        if request.family not in upload_families(len(found.report.classes)):
+            raise RunRequestError(f"{get_family(request.family).title} needs images in two class folders or more, "
+                                  "and this upload has none: zip one folder per class")
+        os.utime(found.folder)
+
     def submit(self, owner: str, request: Request) -> tuple[Run, list[str]]:
         """Queue a new run (it starts at the next poll with a free slot); returns it and the clamping notes."""
         request, notes = clamp(request)
+        if UPLOAD.fullmatch(request.dataset):
+            self.check_upload(request)
         with self.locked():
             now = time.time()
             run_id = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{secrets.token_hex(3)}"
@@ -510,19 +602,26 @@ class RunManager:
         self.write(run)
 
     def make_room(self) -> list[str]:
-        """Remove idle runs, the oldest visitors' first, until the root is under its cap; returns their ids."""
+        """Remove what is not in use until the root is under its cap: the image sets no run uses (the least recently
+        used first, none used in the last SET_GRACE seconds), then idle runs, the oldest visitors' first. Returns the
+        names of the folders removed."""
         total = folder_size(self.root)
         if total <= self.cap_bytes:
             return []
         runs = self.runs()
+        used = {match[1] for r in runs if (match := UPLOAD.fullmatch(r.request.get("dataset", "")))}
+        idle_sets = sorted((p for p in (self.root / SETS).glob("*")
+                            if p.is_dir() and p.name not in used and time.time() - p.stat().st_mtime > SET_GRACE),
+                           key=lambda p: p.stat().st_mtime) if (self.root / SETS).is_dir() else []
         first_seen: dict[str, float] = {}
         for r in runs:  # oldest first, so the first run of each visitor sets its age
             first_seen.setdefault(r.owner, r.record["created"])
+        idle_runs = sorted((r for r in runs if not r.active), key=lambda r: (first_seen[r.owner], r.record["created"]))
         removed = []
-        for run in sorted((r for r in runs if not r.active), key=lambda r: (first_seen[r.owner], r.record["created"])):
+        for folder in [*idle_sets, *(r.folder for r in idle_runs)]:
             if total <= self.cap_bytes:
                 break
-            total -= folder_size(run.folder)
-            shutil.rmtree(run.folder, ignore_errors=True)
-            removed.append(run.id)
+            total -= folder_size(folder)
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
         return removed
