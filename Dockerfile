@@ -44,6 +44,11 @@ RUN pip install --no-cache-dir --user \
  && pip install --no-cache-dir --user -r requirements.txt
 
 COPY --chown=user --from=data /data data
+# The colour example's data, skimage-photos: crops of the photographs inside the scikit-image wheel just installed,
+# made here because they need it (under a minute; nothing is downloaded). Only the script is copied first, so an app
+# change does not make them again.
+COPY --chown=user train/__init__.py train/fetch_photos.py train/
+RUN python -m train.fetch_photos --root data
 COPY --chown=user . .
 COPY --chown=user --from=web /web pages/components/explorer/frontend/vendor
 

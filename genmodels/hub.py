@@ -15,7 +15,7 @@ import json
 import shutil
 import sys
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from . import checkpoint as ckpt
 from .checkpoint import CheckpointError
@@ -28,7 +28,8 @@ OPTIONAL = (ckpt.METRICS, ckpt.HISTORY, ckpt.PREVIEW)
 
 # The hub's own copies of the datasets we read, so the card links to them.
 HUB_DATASETS = {"mnist": "ylecun/mnist", "fashion-mnist": "zalando-datasets/fashion_mnist", "cifar10": "uoft-cs/cifar10"}
-DATASET_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+DATASET_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10",
+                  "skimage-photos": "scikit-image photo crops"}
 
 
 class HubError(RuntimeError):
@@ -36,8 +37,9 @@ class HubError(RuntimeError):
 
 
 def dataset_title(dataset: str) -> str:
+    """A dataset in words; an image folder by its name, never its place on the machine that trained on it."""
     if dataset.startswith("folder:"):
-        return f"the image folder {dataset[len('folder:'):]}"
+        return f"the image folder {PurePath(dataset[len('folder:'):]).name}"
     return DATASET_TITLES.get(parent_dataset(dataset), dataset)
 
 

@@ -40,9 +40,14 @@ def row(entry: Entry, model, device: str, labels: list[int], seed: int, columns:
         col.image(image, caption=caption, width="stretch")
 
 
+def digit_classes(entry: Entry) -> bool:
+    return entry.class_names == [str(i) for i in range(entry.num_classes)]
+
+
 def from_text(entry: Entry, model, device: str) -> None:
-    digits = entry.class_names == [str(i) for i in range(model.num_classes)]
-    text = st.text_input("Write with the model", "2026" if digits else "0, 1, Bag", key="cond_text",
+    digits = digit_classes(entry)
+    # By index where the classes are digits, else by name: the model's own first classes, whatever the dataset.
+    text = st.text_input("Write with the model", "2026" if digits else ", ".join(entry.class_names[:3]), key="cond_text",
                          help="Digits pick classes by index (\"2026\"); or give class names separated by commas.")
     seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="cond_text_seed")
     try:
@@ -100,7 +105,8 @@ def body() -> None:
                                 key="cond_model")]
     model = load(entry, sel.device)
     classifier_note(entry.dataset, sel.device)
-    text, cells, grid = st.tabs(["Write with digits", "A label per cell", "Class × seed grid"])
+    text, cells, grid = st.tabs(["Write with digits" if digit_classes(entry) else "Write with class names",
+                                 "A label per cell", "Class × seed grid"])
     with text:
         from_text(entry, model, sel.device)
     with cells:

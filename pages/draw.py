@@ -145,6 +145,11 @@ def body() -> None:
         st.info("No models yet: see the Model zoo page.")
         return
     dataset = sel.entry.dataset
+    if load(sel.entry, sel.device).image_shape[0] != 1:
+        st.info(f"**Draw is for the grayscale models** (digits, clothes): they read one dark pen stroke on a blank "
+                f"page. {sel.entry.name} draws colour images, which a sketch does not resemble: pick an MNIST or "
+                "Fashion-MNIST model in the sidebar, or upload a photo on the Reconstruct page.")
+        return
     models = sel.usable(dataset)
     digits = sel.entry.data_classes == [str(i) for i in range(10)]
     st.caption(f"Draw {'a digit' if digits else 'one of the classes of ' + dataset} in the box with the mouse or a "

@@ -127,7 +127,9 @@ def tables(entries: list[Entry], first: str | None, human: Human) -> None:
                "reference images, so each table holds only models measured under one FID protocol.")
     for i, models in enumerate(groups):
         dataset, fid = models[0].dataset, metrics_of(models[0]).get("fid", {})
-        st.markdown(f"#### {dataset_title(dataset)} (`{dataset}`) · {fid_setup(fid) if fid else NO_FID}")
+        # The key where it is a name; an image folder's is its place on the machine that trained on it.
+        key = "" if dataset.startswith("folder:") else f" (`{dataset}`)"
+        st.markdown(f"#### {dataset_title(dataset)}{key} · {fid_setup(fid) if fid else NO_FID}")
         group_table(models, str(i), human)
         if fid:
             fid_bars(models, str(i))

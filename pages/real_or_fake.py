@@ -10,6 +10,7 @@ import streamlit as st
 
 from genmodels import checkpoint as ckpt
 from genmodels import votes
+from genmodels.data import DatasetUnavailable
 from genmodels.hub import dataset_title
 from pages.app.common import USER_ERRORS, Entry, current, heldout, load, log, no_models_message, picture, run_page
 
@@ -168,8 +169,8 @@ def body() -> None:
                 "project's trainer have one.")
         return
     by_key = {e.key: e for e in models}
-    st.caption(f"Half of the images are real {dataset_title(dataset)} images no model was trained on (the test "
-               f"split); half come from the {len(models)} models of this dataset, taking turns. Answer with the "
+    st.caption(f"Half of the images are real, held-out images of {dataset_title(dataset)} that no model was trained "
+               f"on (the test split); half come from the {len(models)} models of this dataset, taking turns. Answer with the "
                "buttons or the keys ← (real) and → (fake); a round is 20 images. Your answers are stored anonymously: "
                "a random id for this browser tab, no IP address, no cookie.")
     st.session_state.setdefault(SESSION, uuid.uuid4().hex)
@@ -181,7 +182,17 @@ def body() -> None:
                    "take them.")
     r = st.session_state.get(ROUND)
     if r is None or r["dataset"] != dataset or r["models"] != sorted(by_key):
-        new_round(dataset, models, len(heldout(dataset, *load(models[0], sel.device).image_shape[:2])))
+        try:
+            reals = len(heldout(dataset, *load(models[0], sel.device).image_shape[:2]))
+        except DatasetUnavailable as e:
+            st.info(f"The game needs real held-out images of {dataset_title(dataset)}, and this server does not have "
+                    f"them: {e}.")
+            return
+        if reals < votes.ROUND // 2:  # a visitor's small upload: 5% of 100 images is 5
+            st.info(f"A round shows {votes.ROUND // 2} real held-out images, and {dataset_title(dataset)} holds out "
+                    f"only {reals}: train on more images to play with its models.")
+            return
+        new_round(dataset, models, reals)
         r = st.session_state[ROUND]
     if len(r["answers"]) < len(r["trials"]):
         play(r, by_key, sel.device)

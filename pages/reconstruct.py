@@ -1,6 +1,7 @@
 """Reconstruct: held-out or uploaded images through the VAE (encode, decode) and a GAN (projection), scored by
 SSIM and MSE; and the VAE's 2-D map of the held-out set, where clicking a point decodes it."""
 import hashlib
+from dataclasses import dataclass
 
 import plotly.graph_objects as go
 from plotly.colors import qualitative
@@ -30,15 +31,32 @@ def scored(label: str, targets: torch.Tensor, outputs: torch.Tensor) -> None:
              caption=[f"{a:.2f} · {b:.3f}" for a, b in zip(s, m)], width=96)
 
 
-def inputs(entry: Entry, model) -> tuple[torch.Tensor, torch.Tensor | None, str] | None:
-    """(images in [-1, 1], their labels (None for an upload), a key naming them), or None when there is nothing to show."""
+@dataclass(frozen=True)
+class Inputs:
+    """The images to reproduce, drawn at any model's size: a dataset's models may differ in it (32 and 64 px)."""
+    key: str                          # names them, for the cached projection
+    dataset: str
+    labels: torch.Tensor | None       # None for an upload
+    index: torch.Tensor | None = None  # held-out images: their indices in the held-out split
+    upload: bytes | None = None       # an upload: the file
+
+    def at(self, shape: tuple[int, int, int]) -> torch.Tensor:
+        """[N, C, S, S] in [-1, 1] for a model of this image shape, converted as its training data was."""
+        if self.upload is not None:
+            return prepare_upload(self.upload, shape, self.dataset).image
+        return heldout(self.dataset, *shape[:2]).batch(self.index)[0]
+
+
+def inputs(entry: Entry, model) -> Inputs | None:
+    """The images the page reproduces, or None when there is nothing to show."""
     source = st.radio("Images", ["Held-out images", "Upload an image"], horizontal=True, key="rec_source")
     if source == "Upload an image":
         file = st.file_uploader(f"An image file: {FORMAT_NAMES}, up to {MAX_BYTES // 2**20} MB; it is converted like "
                                 "the training data",
                                 key="rec_upload")
         if file is None:
-            st.info("Upload a photo or drawing: a digit on paper works for MNIST models.")
+            st.info("Upload a photo or drawing: a digit on paper works for MNIST models."
+                    if model.image_shape[0] == 1 else "Upload a photo: it is cropped to a square in the middle.")
             return None
         data = file.getvalue()
         try:
@@ -47,13 +65,17 @@ def inputs(entry: Entry, model) -> tuple[torch.Tensor, torch.Tensor | None, str]
             st.error(f"Cannot use {file.name}: {e}")
             return None
         st.caption("Converted: " + "; ".join(prepared.notes) + ".")
-        return prepared.image, None, hashlib.sha1(data).hexdigest()
+        return Inputs(hashlib.sha1(data).hexdigest(), entry.dataset, None, upload=data)
     data = heldout(entry.dataset, *model.image_shape[:2])
+    if not len(data):  # a folder of one image holds none out
+        st.info("This model's dataset holds out no images: upload one instead.")
+        return None
+    n = min(N_SHOWN, len(data))
     start = st.slider("Which held-out images", 0, len(data) - 1, 0, key="rec_start",
-                      help="An offset into the held-out set; the images shown are spread across it, so across classes.")
-    index = (start + torch.arange(N_SHOWN) * (len(data) // N_SHOWN)) % len(data)
-    images, labels = data.batch(index)
-    return images, labels, f"heldout-{entry.dataset}-{start}"
+                      help="An offset into the held-out set; the images shown are spread across it, so across "
+                           "classes.") if len(data) > n else 0
+    index = (start + torch.arange(n) * (len(data) // n)) % len(data)
+    return Inputs(f"heldout-{entry.dataset}-{start}", entry.dataset, data.labels[index], index=index)
 
 
 def vae_section(vae_entry: Entry, device: str, images: torch.Tensor) -> None:
@@ -64,8 +86,9 @@ def vae_section(vae_entry: Entry, device: str, images: torch.Tensor) -> None:
     scored(f"VAE ({vae_entry.key}): decode(encode(x)), the posterior mean", images, recon)
 
 
-def gan_section(gan_entry: Entry, device: str, images: torch.Tensor, labels, key: str) -> None:
+def gan_section(gan_entry: Entry, device: str, chosen: Inputs) -> None:
     gan = load(gan_entry, device)
+    images, labels, key = chosen.at(gan.image_shape), chosen.labels, chosen.key
     if gan.num_classes and labels is None:  # an upload: the user says which class to look for
         label = st.selectbox("Class to project the upload as", range(gan.num_classes),
                              format_func=lambda i: gan_entry.class_names[i], key="rec_upload_class")
@@ -92,6 +115,9 @@ def vae_map(vae_entry: Entry, device: str) -> None:
     vae = load(vae_entry, device)
     data = heldout(vae_entry.dataset, *vae.image_shape[:2])
     n = min(MAP_POINTS, len(data))
+    if n < 2:  # two principal axes need two points
+        st.caption("Too few held-out images to draw a map.")
+        return
     images, labels = data.batch(torch.arange(n))
     mu = vae.encode_means(images, batch_size=500)
     coords, share = project_2d(mu)
@@ -146,7 +172,7 @@ def body() -> None:
         st.warning(f"Held-out images are not available here ({e}); uploads still work.")
         chosen = None
     if chosen is not None:
-        images, labels, key = chosen
+        images = chosen.at(reference.image_shape)
         st.markdown("**Input**")
         st.image([picture(im[None], nrow=1, width=96) for im in images], width=96)
         if vaes:
@@ -157,10 +183,13 @@ def body() -> None:
             default = keys.index(sel.entry.key) if sel.entry.key in keys else 0
             gan = by_key[st.selectbox("GAN to project through", keys, index=default,
                                       format_func=lambda k: by_key[k].label, key="rec_gan")]
-            gan_section(gan, sel.device, images, labels, key)
+            gan_section(gan, sel.device, chosen)
     if vaes:
         st.divider()
-        vae_map(vaes[0], sel.device)
+        try:
+            vae_map(vaes[0], sel.device)
+        except DatasetUnavailable:  # said above, where the held-out images were asked for
+            st.caption("The VAE's map of the held-out set needs the held-out images.")
 
 
 run_page(body)

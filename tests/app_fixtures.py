@@ -1,8 +1,8 @@
 """Real checkpoints and sweeps for the app tests, built once per run: the few-step checkpoints of train.fixtures as a
 session fixture, a real sweep folder, and a weights folder with broken checkpoints.
 
-Test modules import `weights_dir` and `sweeps_dir`; the builds are cached per process so two modules do not train
-twice.
+Test modules import `weights_dir`, `colour_weights` and `sweeps_dir`; the builds are cached per process so two modules
+do not train twice.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from train.fixtures import build_weights
+from train.fixtures import build_colour_weights, build_weights
 
 # Nothing in the tests may reach the network: a hub id typed in the sidebar must fail locally.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -24,6 +24,12 @@ FAMILIES = ("vae", "dcgan", "cgan")  # an encoder, the first-visit GAN, a condit
 @pytest.fixture(scope="session")
 def weights_dir(tmp_path_factory) -> Path:
     return build_weights(tmp_path_factory.getbasetemp() / "app_weights", FAMILIES)
+
+
+@pytest.fixture(scope="session")
+def colour_weights(tmp_path_factory) -> Path:
+    """A weights folder of colour checkpoints trained on an image folder of photo crops, as a visitor's run is."""
+    return build_colour_weights(tmp_path_factory.getbasetemp() / "colour_weights")
 
 
 # Two tiny trials: one trains, one diverges (lr 1e30) and is recorded as failed.

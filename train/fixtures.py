@@ -1,9 +1,10 @@
 """Few-step checkpoints and a real digit to upload, for the tests, the benchmarks and the screenshot script.
 
 Checkpoints made in seconds, not models to look at: a few training steps on the 5,000-digit MNIST subset
-(`build_weights`, of the families its caller picks), or every family's default architecture with its own seeded
-initialisation (`build_checkpoints`), each saved as the trainer saves it. Each build is cached per process and
-arguments, so two callers do not train twice.
+(`build_weights`, of the families its caller picks), on a folder of colour photo crops as a visitor's upload would be
+(`build_colour_weights`), or every family's default architecture with its own seeded initialisation
+(`build_checkpoints`), each saved as the trainer saves it. Each build is cached per process and arguments, so two
+callers do not train twice.
 """
 from __future__ import annotations
 
@@ -44,6 +45,43 @@ def build_weights(root: Path, families: tuple[str, ...]) -> Path:
     # The shipped MNIST classifier (the trainer above measures classifier-FID with it too): the conditional
     # page's verdicts and the Draw page's reading of a drawn digit are only meaningful from a trained one.
     shutil.copytree(classifier_dir(DATASET), classifier_dir(DATASET, root / "weights"))
+    return root / "weights"
+
+
+# Crops of scikit-image's photographs in the colour checkpoints' image folder: 5% held out is 12, enough for a round of
+# Real or fake (10) and a row of eight on Reconstruct.
+COLOUR_CROPS = 240
+# (family, image size): both sizes the colour recipes train at; the conditional one learns which photograph a crop is of.
+COLOUR_MODELS = (("vae", 32), ("dcgan", 64), ("cgan", 32))
+
+
+@functools.cache
+def build_colour_weights(root: Path) -> Path:
+    """ROOT/weights/photos/FAMILY/ for COLOUR_MODELS, trained STEPS steps on RGB crops of scikit-image's photographs
+    (train.fetch_photos) in an image folder, `folder:PATH` as a visitor's upload is trained; the CGAN on the same crops
+    in a class subfolder per photograph. Returns ROOT/weights."""
+    from genmodels.data import load_data
+    from train.config import resolve_config
+    from train.fetch_photos import fetch
+    from train.trainer import Trainer
+
+    flat = fetch(root / "data", COLOUR_CROPS)
+    by_photo = root / "data" / "by-photo"
+    for crop in sorted(flat.glob("*.png")):  # astronaut-00000.png -> by-photo/astronaut/astronaut-00000.png
+        (by_photo / crop.stem.rsplit("-", 1)[0]).mkdir(parents=True, exist_ok=True)
+        shutil.copy(crop, by_photo / crop.stem.rsplit("-", 1)[0] / crop.name)
+    for family, size in COLOUR_MODELS:
+        dataset = f"folder:{by_photo if family == 'cgan' else flat}"
+        data = load_data(dataset, "train", size, 3)
+        # Narrow networks on one thread: what these exercise is three channels through every page, not quality. The
+        # VAE's high learning rate moves its few steps' decoder off the mid-grey every generator starts at, so that
+        # a page that lost the colour of its images shows it.
+        narrow = ["model.width=16"] + (["model.d_width=16"] if family != "vae" else ["train.lr=1e-2"])
+        run = resolve_config(dataset, family, [f"model.image_size={size}", *narrow, f"train.max_steps={STEPS}",
+                                               "train.batch_size=16", "train.fid_every=0", "train.threads=1"],
+                             num_classes=data.num_classes)
+        out = Trainer(run, data, root / "runs" / family).fit()
+        shutil.copytree(out, root / "weights" / "photos" / family)
     return root / "weights"
 
 

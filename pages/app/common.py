@@ -156,6 +156,8 @@ def cached_classifier(dataset: str, device: str, root: str, mtime: float):
 
 def classifier(dataset: str, device: str):
     """The dataset's shipped classifier from the app's weights folder: (classifier, None) or (None, why not)."""
+    if dataset.startswith("folder:"):  # a visitor's images: no classifier knows their classes
+        return None, "no classifier is trained for an image folder's classes"
     root = weights_root()
     return cached_classifier(dataset, device, str(root), stamp(str(root / dataset / "classifier")))
 
