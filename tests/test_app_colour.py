@@ -55,7 +55,7 @@ def open_colour(monkeypatch, weights: Path, model: str, page: str) -> AppTest:
     monkeypatch.setenv("GENMODELS_SWEEPS", str(weights / "no-sweeps-here"))
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
-    folder = BY_PHOTO if model == "photos/cgan" else PHOTOS
+    folder = BY_PHOTO if model == "photos/cgan" else PHOTOS  # the small folder of a test is skimage-photos too
     at.sidebar.selectbox(key="dataset").set_value(next(d for d in at.sidebar.selectbox(key="dataset").options
                                                        if d.endswith(f"/{folder}"))).run()
     at.sidebar.selectbox(key="model").set_value(model).run()
@@ -177,3 +177,21 @@ def test_the_metrics_suite_measures_colour_models_and_the_page_shows_them(monkey
     assert "#### the image folder skimage-photos · FID of 8 samples against 12 test images" in text
     assert "#### the image folder skimage-photos · no FID measured" in text
     assert {key for table in at.dataframe for key in table.value["Checkpoint"]} == {"photos/dcgan", "photos/vae"}
+
+
+def test_a_small_folder_holds_out_too_few_images_for_a_round_or_a_row(monkeypatch, tmp_path):
+    """A visitor's upload of 40 photos holds out 2 (5%): Real or fake says a round needs 10, Reconstruct shows the 2."""
+    from genmodels.registry import get_family
+    from train.fetch_photos import fetch
+
+    folder = fetch(tmp_path / "data", 40)
+    family = get_family("dcgan")
+    model = family.build_generator(family.make_config({"channels": 3, "image_size": 32, "width": 8}))
+    ckpt.save(model, tmp_path / "weights" / "small" / "dcgan", "dcgan", data={"dataset": f"folder:{folder}"})
+    monkeypatch.setenv("GENMODELS_VOTES", str(tmp_path / "votes.db"))
+    at = open_colour(monkeypatch, tmp_path / "weights", "small/dcgan", "real_or_fake")
+    assert "A round shows 10 real held-out images, and the image folder skimage-photos holds out only 2" in texts(at)
+    at.switch_page("../reconstruct.py").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert len(at.get("image")[0].value) == 2, "the two held-out images"
+    assert [s.key for s in at.slider] == ["rec_steps"], "both shown, so no slider to move through them"
