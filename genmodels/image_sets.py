@@ -406,14 +406,16 @@ def from_files(files: Sequence[tuple[str, bytes]], root: str | Path, image_size:
         raise ImageSetError(f"{len(files):,} files were uploaded; at most {limits.entries:,} at once")
     total = sum(len(data) for _, data in files)
     if total > limits.unpacked_bytes:
-        raise ImageSetError(f"the files hold {total / 2**20:,.0f} MB; at most {limits.unpacked_bytes // 2**20:,} MB at once")
+        raise ImageSetError(f"the files hold {total / 2**20:,.0f} MB; at most {limits.unpacked_bytes // 2**20:,} MB "
+                            "at once")
     root = Path(root)
     ordered = sorted(files, key=lambda f: (f[0], hashlib.sha256(f[1]).digest()))  # the browser's order varies
     digest = digest_of([part for n, data in ordered for part in (n.encode(), data)], image_size)
     found = existing(root, digest)
     if found:
         return found
-    names = ", ".join(n for n, _ in ordered[:EXAMPLES]) + (f" and {len(files) - EXAMPLES} more" if len(files) > EXAMPLES else "")
+    more = f" and {len(files) - EXAMPLES} more" if len(files) > EXAMPLES else ""
+    names = ", ".join(n for n, _ in ordered[:EXAMPLES]) + more
     return write_set(root / digest, Report(upload=names, image_size=image_size), [],
                      [(n, None, lambda data=data: data) for n, data in ordered], progress)
 

@@ -58,7 +58,9 @@ def test_upload_preview_train_at_32_px_and_explore(runs_root, monkeypatch):
     buttons(at)["Explore it (your run 1)"].click()
     checked(at.run())
     assert at.title[0].value == "Sample · DCGAN (your run 1)" and at.get("image"), "the Sample page draws from the run"
-    assert at.sidebar.selectbox(key="dataset").value == run.image_set.dataset
+    datasets = at.sidebar.selectbox(key="dataset")
+    assert datasets.value == run.image_set.dataset
+    assert datasets.options == [f"the image folder {run.image_set.digest}"], "named, never the server's path"
     for page in ("../latent.py", "../reconstruct.py"):
         checked(at.switch_page(page).run())
         assert not at.error, (page, [e.value for e in at.error])

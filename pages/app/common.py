@@ -18,6 +18,7 @@ from genmodels.config import WEIGHTS_ENV, ConfigError, weights_root
 from genmodels.data import DatasetUnavailable, load_data
 from genmodels.device import devices
 from genmodels.explore import LabelTextError
+from genmodels.hub import dataset_title
 from genmodels.metrics.classifier import load_classifier
 from genmodels.models import SHOWCASE
 from genmodels.registry import get_family
@@ -209,7 +210,9 @@ def pick_model(usable: list[Entry]) -> Entry:
     datasets = sorted({e.dataset for e in usable})
     if st.session_state.get("dataset") not in datasets:  # a first visit, or its checkpoints were removed since
         st.session_state["dataset"] = FIRST_DATASET if FIRST_DATASET in datasets else datasets[0]
-    dataset = st.selectbox("Dataset", datasets, key="dataset")
+    # An image folder (a visitor's upload among them) by its name, never its place on the server.
+    dataset = st.selectbox("Dataset", datasets, key="dataset",
+                           format_func=lambda d: dataset_title(d) if d.startswith("folder:") else d)
     by_key = {e.key: e for e in usable if e.dataset == dataset}
     if st.session_state.get("model") not in by_key:
         st.session_state["model"] = opening_model(list(by_key.values())).key
