@@ -138,6 +138,24 @@ def test_image_files_in_any_order_are_one_unlabelled_dataset(root):
         sets.from_files([*files, ("set.zip", zip_of(files))], root, 32)
 
 
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height pixels, with one empty data chunk: a few dozen bytes."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">L", len(body)) + kind + body + struct.pack(">L", zlib.crc32(kind + body))
+    header = struct.pack(">2L5B", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def test_a_decompression_bomb_or_an_oversized_image_costs_that_image_only(root):
+    """Pillow's bomb limit (89 megapixels, an error past twice that) counts as damage; under it, the uploads' own
+    40-megapixel limit as a size: each skips its file, and the other images make the set."""
+    photos = [(f"{i}.png", d) for i, d in enumerate(crops("cats", 3, fmt="PNG"))]
+    made = sets.from_files([*photos, ("bomb.png", png_claiming(30_000, 30_000)),
+                            ("huge.png", png_claiming(8_000, 6_000))], root, 32)
+    assert made.report.used == 3 and made.report.skipped == {
+        sets.DAMAGED: {"count": 1, "examples": ["bomb.png"]}, sets.BAD_SIZE: {"count": 1, "examples": ["huge.png"]}}
+
+
 def hostile(tmp_path: Path) -> dict[str, tuple[bytes, str]]:
     """name -> (the zip, words its refusal must contain)."""
     png = crops("cats", 1, fmt="PNG")[0]
