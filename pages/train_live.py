@@ -150,6 +150,9 @@ def your_images() -> image_sets.ImageSet | None:
     st.success(said[0])
     for line in said[1:]:
         st.warning(line)
+    if not rm.upload_fid(image_set.report.used):
+        st.info("Too few images for an FID: 5% of them are held out to measure it against, and it needs two. "
+                "The run trains without one; upload 30 images or more to see it.")
     shown = image_sets.preview_images(image_set.folder, PREVIEW)
     st.image(picture(to_float(shown), nrow=8, width=560), output_format="PNG",
              caption=f"{len(shown)} of the {image_set.report.used:,} images, spread over the set, as the model sees them "

@@ -35,6 +35,7 @@ def test_upload_preview_train_at_32_px_and_explore(runs_root, monkeypatch):
     at.file_uploader(key="train_upload").upload("mine.zip", upload, "application/zip")
     checked(at.run())
     assert [s.value for s in at.success] == ["40 images used in 2 classes (cats: 20, things: 20), each 64x64 RGB."]
+    assert not any(i.value.startswith("Too few images for an FID") for i in at.info)
     assert [w.value for w in at.warning] == ["1 skipped as not an image in a format the app reads (PNG, JPEG, GIF, "
                                              "BMP, TIFF, WebP or PPM/PGM): mine/cats/notes.png."]
     assert [c[:19] for im in at.get("image") for c in im.captions] == ["32 of the 40 images"], "the preview grid"
@@ -110,3 +111,4 @@ def test_an_uploads_run_is_checked_on_the_server_and_trains_on_the_servers_folde
     assert {"model.image_size=64", "train.fid_every=132", 'train.fid_features="inception"', "train.fid_samples=64"} \
         <= set(args), "an Inception FID each 5,000 training images (38 an epoch) against the 2 held out"
     assert set(rm.upload_families(2)) - set(rm.upload_families(0)) == {"cgan", "acgan"}
+    assert rm.upload_fid(29) == [] and rm.upload_fid(30), "30 images hold out the 2 an FID needs; 29 hold out 1"
