@@ -19,9 +19,6 @@ from genmodels import checkpoint as ckpt
 from test_app import APP, texts
 from train.fetch_photos import photograph
 
-PHOTOS, BY_PHOTO = "skimage-photos", "by-photo"  # the fixture's two image folders
-
-
 @pytest.fixture
 def served(monkeypatch) -> dict[str, bytes]:
     """Every file the pages hand Streamlit's media store, by the URL the page's element points at: what a browser
@@ -55,9 +52,7 @@ def open_colour(monkeypatch, weights: Path, model: str, page: str) -> AppTest:
     monkeypatch.setenv("GENMODELS_SWEEPS", str(weights / "no-sweeps-here"))
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
-    folder = BY_PHOTO if model == "photos/cgan" else PHOTOS  # the small folder of a test is skimage-photos too
-    at.sidebar.selectbox(key="dataset").set_value(next(d for d in at.sidebar.selectbox(key="dataset").options
-                                                       if d.endswith(f"/{folder}"))).run()
+    at.sidebar.selectbox(key="dataset").set_value(ckpt.read_config(weights / model)["data"]["dataset"]).run()
     at.sidebar.selectbox(key="model").set_value(model).run()
     if page != "zoo":
         at.switch_page(f"../{page}.py").run()
