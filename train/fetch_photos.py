@@ -17,6 +17,7 @@ generalises to new ones; and eight photographs are not CIFAR-10 and stand in for
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -43,8 +44,10 @@ PHOTOS = {
 }
 
 
+@functools.cache
 def photograph(name: str):
-    """The photograph as an RGB uint8 array, from the files inside the scikit-image package."""
+    """The photograph as an RGB uint8 array, from the files inside the scikit-image package; decoded once per process
+    (the retina is a 1411x1411 JPEG), which the caller only reads."""
     from skimage import data
 
     image = getattr(data, name)()
