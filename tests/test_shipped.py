@@ -97,8 +97,9 @@ def test_metrics_have_their_protocol_and_appear_in_the_readme(shipped):
 
 
 # The bars of the full-MNIST models (FID-10k against the official test set), from published numbers: Dai & Wipf
-# 2019 (VAE 16.6); every other family 25, the MLP GAN 40; the best GAN family 10 (Lucic et al. 2018 report 6.7).
-MNIST_FID_BARS = {"vae": 16.6, "gan": 40.0}
+# 2019 (VAE 16.6); every other family 25, the MLP GAN 40; the best GAN family 10 (Lucic et al. 2018 report 6.7),
+# which the DCGAN, the model the app's visitors meet first, now holds by itself.
+MNIST_FID_BARS = {"vae": 16.6, "gan": 40.0, "dcgan": 10.0}
 MNIST_FID_BAR = 25.0
 MNIST_BEST_GAN_BAR = 10.0
 
