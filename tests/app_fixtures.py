@@ -26,10 +26,14 @@ def weights_dir(tmp_path_factory) -> Path:
     return build_weights(tmp_path_factory.getbasetemp() / "app_weights", FAMILIES)
 
 
+# (family, image size): both sizes the colour recipes train at; the conditional one learns which photograph a crop is of.
+COLOUR_MODELS = (("vae", 32), ("dcgan", 64), ("cgan", 32))
+
+
 @pytest.fixture(scope="session")
 def colour_weights(tmp_path_factory) -> Path:
     """A weights folder of colour checkpoints trained on an image folder of photo crops, as a visitor's run is."""
-    return build_colour_weights(tmp_path_factory.getbasetemp() / "colour_weights")
+    return build_colour_weights(tmp_path_factory.getbasetemp() / "colour_weights", COLOUR_MODELS)
 
 
 # Two tiny trials: one trains, one diverges (lr 1e30) and is recorded as failed.

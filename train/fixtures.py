@@ -51,16 +51,15 @@ def build_weights(root: Path, families: tuple[str, ...]) -> Path:
 # Crops of scikit-image's photographs in the colour checkpoints' image folder: 5% held out is 12, enough for a round of
 # Real or fake (10) and a row of eight on Reconstruct.
 COLOUR_CROPS = 240
-# (family, image size): both sizes the colour recipes train at; the conditional one learns which photograph a crop is of.
-COLOUR_MODELS = (("vae", 32), ("dcgan", 64), ("cgan", 32))
 
 
 @functools.cache
-def build_colour_weights(root: Path) -> Path:
-    """ROOT/weights/photos/FAMILY/ for COLOUR_MODELS, trained STEPS steps on RGB crops of scikit-image's photographs
-    (train.fetch_photos) in an image folder, `folder:PATH` as a visitor's upload is trained; the CGAN on the same crops
-    in a class subfolder per photograph. Returns ROOT/weights."""
+def build_colour_weights(root: Path, models: tuple[tuple[str, int], ...]) -> Path:
+    """ROOT/weights/photos/FAMILY/ for each (family, image size) of models, trained STEPS steps on RGB crops of
+    scikit-image's photographs (train.fetch_photos) in an image folder, `folder:PATH` as a visitor's upload is trained;
+    a conditional family on the same crops in a class subfolder per photograph. Returns ROOT/weights."""
     from genmodels.data import load_data
+    from genmodels.registry import get_family
     from train.config import resolve_config
     from train.fetch_photos import fetch
     from train.trainer import Trainer
@@ -70,13 +69,13 @@ def build_colour_weights(root: Path) -> Path:
     for crop in sorted(flat.glob("*.png")):  # astronaut-00000.png -> by-photo/astronaut/astronaut-00000.png
         (by_photo / crop.stem.rsplit("-", 1)[0]).mkdir(parents=True, exist_ok=True)
         shutil.copy(crop, by_photo / crop.stem.rsplit("-", 1)[0] / crop.name)
-    for family, size in COLOUR_MODELS:
-        dataset = f"folder:{by_photo if family == 'cgan' else flat}"
+    for family, size in models:
+        dataset = f"folder:{by_photo if get_family(family).conditional else flat}"
         data = load_data(dataset, "train", size, 3)
         # Narrow networks on one thread: what these exercise is three channels through every page, not quality. The
         # VAE's high learning rate moves its few steps' decoder off the mid-grey every generator starts at, so that
         # a page that lost the colour of its images shows it.
-        narrow = ["model.width=16"] + (["model.d_width=16"] if family != "vae" else ["train.lr=1e-2"])
+        narrow = ["model.width=16"] + (["train.lr=1e-2"] if get_family(family).has_encoder else ["model.d_width=16"])
         run = resolve_config(dataset, family, [f"model.image_size={size}", *narrow, f"train.max_steps={STEPS}",
                                                "train.batch_size=16", "train.fid_every=0", "train.threads=1"],
                              num_classes=data.num_classes)
