@@ -332,6 +332,16 @@ def test_history_marks_the_best_fid_epoch(metric, label, monkeypatch, weights_di
     assert "best epoch 2" in [trace.get("name") for trace in spec["data"]]
 
 
+def test_the_sidebar_names_the_weights_folder_as_the_app_sees_it(monkeypatch, weights_dir, tmp_path):  # noqa: F811
+    """Weights inside the folder the app runs in are named relative to it: a screenshot or a shared Space shows
+    `weights`, not the path of the machine it ran on."""
+    weights = shutil.copytree(weights_dir, tmp_path / "weights")
+    monkeypatch.chdir(tmp_path)
+    captions = [c.value for c in open_app(monkeypatch, weights).sidebar.caption]
+    assert any(c.startswith("Checkpoints from `weights`") for c in captions), captions
+    assert not any(str(tmp_path) in c for c in captions), captions
+
+
 def test_first_visit_opens_on_the_best_model_by_fid_10k(monkeypatch, weights_dir, tmp_path):  # noqa: F811
     """The sidebar starts on the dataset's lowest FID at 10,000 samples against the test split; an FID at another n
     (the fixture DCGAN's 100-sample one) or against another split is not comparable and does not count."""

@@ -195,7 +195,9 @@ def sidebar() -> Selection:
         for e in entries:
             if e.error and e.location in st.session_state.get("extra_locations", []):
                 st.error(f"Could not add {e.key}: {e.error}")
-        st.caption(f"Checkpoints from `{root}` (set {WEIGHTS_ENV} to change).")
+        # Relative to the app's folder where it lies inside it: the machine's own path means nothing in a screenshot.
+        shown = root.relative_to(Path.cwd()) if root.is_relative_to(Path.cwd()) else root
+        st.caption(f"Checkpoints from `{shown}` (set {WEIGHTS_ENV} to change).")
     sel = Selection(entries, entry, device)
     st.session_state[SELECTION] = sel
     return sel
