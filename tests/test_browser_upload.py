@@ -25,7 +25,10 @@ def test_upload_a_zip_and_see_the_preview_grid(server, tmp_path):
         box.click()
         box.find_element(By.TAG_NAME, "input").send_keys("Your images", Keys.ENTER)
         until(driver, lambda d: "Upload a zip of your photos" in main_text(d))
-        driver.find_element(By.CSS_SELECTOR, '[data-testid="stFileUploader"] input[type="file"]').send_keys(str(upload))
+        # The caption can be painted before the uploader's input: wait for the input itself (the full suite, at load
+        # 3, found none at once).
+        until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, '[data-testid="stFileUploader"] input[type="file"]')
+              )[0].send_keys(str(upload))
         until(driver, lambda d: "40 images used in 2 classes (cats: 20, things: 20), each 64x64 RGB." in main_text(d))
         wait_idle(driver)
         grid = until(driver, lambda d: next((im for im in d.find_elements(
