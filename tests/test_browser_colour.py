@@ -11,7 +11,7 @@ import torch
 
 from app_fixtures import colour_weights  # noqa: F401  (fixture)
 from pages.app.browser import (CHROMEDRIVER, CHROMIUM, FRAME, chrome, explorer_stats, free_port, in_explorer,
-                               start_server, stop_server, wait_drawn)
+                               start_server, stop_server, wait_drawn, wait_idle)
 
 if not (CHROMIUM and CHROMEDRIVER):
     message = "the browser test needs Debian's chromium and chromium-driver: run `make setup`"
@@ -36,7 +36,9 @@ def test_the_browser_draws_a_colour_model_in_its_three_channels(colour_weights, 
     driver = chrome(tmp_path / "profile", height=1400)
     try:
         driver.get(f"http://127.0.0.1:{port}/latent")
-        before = wait_drawn(driver, "vae")
+        wait_drawn(driver, "vae")
+        wait_idle(driver)  # the page's rerun after the hand-over would swallow a click on the slider under load
+        before = explorer_stats(driver)
         driver.switch_to.frame(WebDriverWait(driver, 60).until(lambda d: d.find_element(By.CSS_SELECTOR, FRAME)))
         try:
             slider = driver.find_element(By.ID, "slider-0")
