@@ -27,7 +27,7 @@ from torch import nn
 from . import checkpoint as ckpt
 
 OPSET = 20              # torch 2.14's default, pinned so that a torch upgrade does not change the files
-FORMAT_VERSION = 1      # in the cache file names: a change to what `export` writes makes old files stale
+FORMAT_VERSION = 2      # in the cache file names: a change to what `export` writes makes old files stale (2: float64 clamp bounds)
 INPUTS, OUTPUT = ("z", "labels"), "images"
 
 
@@ -112,10 +112,22 @@ def searchsorted(sorted_sequence: torch.Tensor, values: torch.Tensor, *, out_int
     return below.sum(-1).to(torch.int32 if out_int32 else torch.int64)
 
 
-class Replacements(torch.overrides.TorchFunctionMode):
-    """While tracing, calls to torch.special.ndtr, torch.special.ndtri and torch.searchsorted run the versions above."""
+def clamp(x: torch.Tensor, min: float | torch.Tensor | None = None,  # noqa: A002  (torch.clamp's own names)
+          max: float | torch.Tensor | None = None) -> torch.Tensor:  # noqa: A002
+    """torch.clamp with Python-number bounds made tensors of x's dtype. The exporter writes a Python float as a float32
+    constant: the prior's float64 clamp to 1 - 1e-12 became a clamp to 1.0, and Phi^-1 of it inf, which drew NaN
+    images for z[:, 0] above 5.7."""
+    def bound(b):
+        return b if b is None or isinstance(b, torch.Tensor) else torch.tensor(b, dtype=x.dtype)
+    return torch.clamp(x, bound(min), bound(max))
 
-    REPLACE = {torch.special.ndtr: ndtr64, torch.special.ndtri: ndtri64, torch.searchsorted: searchsorted}
+
+class Replacements(torch.overrides.TorchFunctionMode):
+    """While tracing, calls to torch.special.ndtr, torch.special.ndtri, torch.searchsorted and clamp run the versions
+    above."""
+
+    REPLACE = {torch.special.ndtr: ndtr64, torch.special.ndtri: ndtri64, torch.searchsorted: searchsorted,
+               torch.clamp: clamp, torch.Tensor.clamp: clamp}
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         return self.REPLACE.get(func, func)(*args, **(kwargs or {}))
