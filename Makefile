@@ -43,7 +43,7 @@ app: setup
 	$(VENV)/bin/streamlit run app.py
 
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 # The hosted Space's Docker image, built and run with no network (tests/space_smoke.sh); it needs no venv. Skips
 # where docker cannot run or the disk is short, and fails there instead when CI is set.
