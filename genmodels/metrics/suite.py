@@ -23,7 +23,7 @@ from ..sampling import eval_mode, sample
 from . import image, manifold, memorisation, projection
 from .classifier import load_classifier
 from .features import InceptionExtractor, get_extractor, real_statistics, subset
-from .frechet import feature_stats, fid_from_stats, kid
+from .frechet import feature_stats, fid_against_stats, kid
 
 Progress = Callable[[int], None] | None
 
@@ -77,7 +77,7 @@ def fid_kid(features: dict, with_kid: bool = True) -> dict:
     start = time.time()
     fake, real, common = features["fake"], features["real"], features["common"]
     n, n_real = common["n"], common["n_real"]
-    fid = fid_from_stats(*feature_stats(fake), real["mu"], real["sigma"])
+    fid = fid_against_stats(fake, real["mu"], real["sigma"])
     result = {"fid": entry(fid, f"FID (Heusel et al. 2017) of {n} samples against {against(features)}; depends "
                                 "on n, compare only at equal n", start, **common)}
     if with_kid:
@@ -206,7 +206,7 @@ def classifier_fid(model, dataset: str | None = None, n: int = 1000, seed: int =
         images = generated(model, n, seed)[0]
     c, size = model.image_shape[0], model.image_shape[1]
     fake = cached_classifier(dataset, device).features(images)
-    return fid_from_stats(*feature_stats(fake), *real_classifier_stats(dataset, ref_split, c, size, device))
+    return fid_against_stats(fake, *real_classifier_stats(dataset, ref_split, c, size, device))
 
 
 def classifier_fid_entry(model, n: int = 1000, seed: int = 0, ref_split: str = "test") -> dict:
