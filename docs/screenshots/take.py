@@ -31,6 +31,7 @@ def main() -> int:
     ap.add_argument("--sweeps", type=Path, default=REPO / "runs" / "sweeps")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
     args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="screenshots_"))
     with running_app(args.weights.resolve(), tmp, sweeps=args.sweeps.resolve(), height=1100) as (url, driver):
         take(url, driver, tmp, args.out, args.sweeps)
@@ -60,7 +61,8 @@ def take(url: str, driver, tmp: Path, out: Path, sweeps: Path) -> None:
         ActionChains(driver).move_to_element(main_area().find_element(By.TAG_NAME, "h1")).perform()  # no tooltips
         time.sleep(0.5)  # plotly's and the grid's last frame
         assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]'), f"a traceback on {name}"
-        driver.save_screenshot(str(out / f"{name}.png"))
+        if not driver.save_screenshot(str(out / f"{name}.png")):  # Selenium says False, it does not raise
+            raise OSError(f"could not write {out / name}.png")
         print(f"wrote {out / name}.png")
 
     driver.get(url)
