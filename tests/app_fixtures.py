@@ -22,7 +22,6 @@ from train.fixtures import build_colour_weights, build_weights
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-
 def built_once(tmp_path_factory, name: str, build: Callable[[Path], Path]) -> Path:
     """build(folder) for the whole test run: in the run's own temporary folder, shared by its xdist workers, the first
     worker to ask builds under a file lock and records where the result is; the others wait, then read that record."""

@@ -102,10 +102,16 @@ def test_metrics_have_their_protocol_and_appear_in_the_readme(shipped):
     for name in ("fid", "precision", "recall"):  # the published protocols: 10,000 samples against the test set
         assert metrics[name]["n"] == 10_000 and metrics[name]["ref_split"] == "test", name
     assert metrics["precision"]["k"] == metrics["recall"]["k"] == 3  # Kynkaanniemi et al. 2019
-    row = next((line for line in README.splitlines() if line.startswith(f"| `{key}` |")), None)
-    assert row is not None, f"no README row for {key}"
+    row = readme_row(key)
     assert f"{metrics['fid']['value']:.1f}" in row and f"{metrics['ssim']['value']:.3f}" in row
     assert f"| {metrics['precision']['value']:.2f} / {metrics['recall']['value']:.2f} |" in row
+
+
+def readme_row(key: str) -> str:
+    """The README's shipped-weights row of checkpoint `key`."""
+    row = next((line for line in README.splitlines() if line.startswith(f"| `{key}` |")), None)
+    assert row is not None, f"no README row for {key}"
+    return row
 
 
 # The bars of the full-MNIST models (FID-10k against the official test set), from published numbers: Dai & Wipf
@@ -170,6 +176,6 @@ def test_the_colour_example_says_what_it_was_trained_on_and_carries_its_measured
     assert {"fid", "kid", "precision", "recall", "ssim", "mse", "nn_distance"} <= set(metrics)
     for name in ("fid", "kid", "precision", "recall"):  # every sample against every held-out crop
         assert (metrics[name]["n"], metrics[name]["n_real"], metrics[name]["ref_split"]) == (2000, 1000, "test"), name
-    row = next((line for line in README.splitlines() if line.startswith(f"| `{key}` |")), None)
-    assert row is not None and f"| {metrics['fid']['value']:.1f} |" in row, f"no README row with the FID for {key}"
+    row = readme_row(key)
+    assert f"| {metrics['fid']['value']:.1f} |" in row, f"the README row of {key} lacks its FID"
     assert f"| {metrics['precision']['value']:.2f} / {metrics['recall']['value']:.2f} |" in row

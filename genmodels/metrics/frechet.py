@@ -7,11 +7,17 @@ from __future__ import annotations
 import torch
 
 
-def feature_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean, covariance) of [N, D] features in float64; covariance with the N - 1 denominator, as np.cov."""
+def feature_rows(features: torch.Tensor) -> torch.Tensor:
+    """[N, D] features in float64, with N >= 2: what a covariance needs."""
     f = features.double()
     if f.ndim != 2 or f.shape[0] < 2:
         raise ValueError(f"need at least two feature vectors [N, D], got {list(f.shape)}")
+    return f
+
+
+def feature_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, covariance) of [N, D] features in float64; covariance with the N - 1 denominator, as np.cov."""
+    f = feature_rows(features)
     mu = f.mean(0)
     d = f - mu
     return mu, d.T @ d / (f.shape[0] - 1)
@@ -42,10 +48,8 @@ def fid_against_stats(features: torch.Tensor, mu2: torch.Tensor, sigma2: torch.T
     symmetric PSD matrix C sigma2 C^T / (N - 1): one N x N eigendecomposition gives tr((sigma1 sigma2)^(1/2)) in place
     of two of D x D (seconds each on a CPU), and tr(sigma1) is |C|^2 / (N - 1).
     """
-    f, mu2, sigma2 = features.double(), mu2.double(), sigma2.double()
+    f, mu2, sigma2 = feature_rows(features), mu2.double(), sigma2.double()
     n = f.shape[0]
-    if f.ndim != 2 or n < 2:
-        raise ValueError(f"need at least two feature vectors [N, D], got {list(f.shape)}")
     if n > f.shape[1]:
         return fid_from_stats(*feature_stats(f), mu2, sigma2)
     mu1 = f.mean(0)
