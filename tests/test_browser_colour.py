@@ -19,8 +19,9 @@ if not (CHROMIUM and CHROMEDRIVER):
         raise RuntimeError(message)  # in CI a missing browser is a broken setup, not a reason to skip
     pytest.skip(message, allow_module_level=True)
 
-from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from genmodels import checkpoint as ckpt  # noqa: E402
@@ -41,12 +42,16 @@ def test_the_browser_draws_a_colour_model_in_its_three_channels(colour_weights, 
         before = explorer_stats(driver)
         driver.switch_to.frame(WebDriverWait(driver, 60).until(lambda d: d.find_element(By.CSS_SELECTOR, FRAME)))
         try:
-            slider = driver.find_element(By.ID, "slider-0")
-            ActionChains(driver).move_to_element_with_offset(slider, slider.size["width"] // 3, 0).click().perform()
+            # Keys, not a click at coordinates: under load the component's frame can still be settling its height,
+            # and a click aimed at the slider then lands beside it (CI saw no commit after one).
+            driver.find_element(By.ID, "slider-0").send_keys(*[Keys.ARROW_RIGHT] * 8)
         finally:
             driver.switch_to.default_content()
-        WebDriverWait(driver, 60).until(lambda d: (s := explorer_stats(d))["commits"] > before["commits"]
-                                        and s["frames"] > before["frames"])
+        try:
+            WebDriverWait(driver, 60).until(lambda d: (s := explorer_stats(d))["commits"] > before["commits"]
+                                            and s["frames"] > before["frames"])
+        except TimeoutException:
+            raise AssertionError(f"no redraw reported after the arrow keys: {explorer_stats(driver)}") from None
         shown, pixels = in_explorer(driver, "const c = document.getElementById('edited');"
                                             "return [window.explorerStats,"
                                             "        Array.from(c.getContext('2d').getImageData(0, 0, 32, 32).data)];")
