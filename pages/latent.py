@@ -10,15 +10,13 @@ takes over, where the sliders stand, once it says it holds the model.
 import streamlit as st
 import torch
 
-from genmodels.explore import principal_directions
 from genmodels.checkpoint import CheckpointError
 from genmodels.export import ExportError
 from genmodels.sampling import generate, gif_bytes, interpolate, latents, png_bytes
-from pages.app.common import current, picture, require_model, run_page, stamp
+from pages.app.common import current, directions, picture, require_model, run_page, stamp
 from pages.components.explorer import explorer as browser_explorer
 from pages.components.explorer import model_address, runtime_missing
 
-N_DIRECTIONS = 6
 SLIDER = dict(min_value=-3.0, max_value=3.0, value=0.0, step=0.1)
 IN_BROWSER = "latent_in_browser"        # the toggle
 BROWSER_READY = "latent_browser_ready"  # this session's browser has loaded ONNX Runtime Web: export for it
@@ -28,11 +26,6 @@ BROWSER_VALUES = "latent_browser_values"  # {slider or class key: value} where t
 EXPLORER = "latent_explorer"            # the component
 EDIT = "latent_edit"                    # the explorer's (start z, edited z, class), for the interpolation
 EXPLORER_ENDS = "The explorer's start and edited codes"
-
-
-@st.cache_resource(max_entries=16, show_spinner="Finding principal directions (GANSpace)…")
-def directions(location: str, device: str, mtime: float, _model):
-    return principal_directions(_model, k=N_DIRECTIONS, n_samples=1024)
 
 
 def reset_sliders() -> None:
@@ -66,7 +59,7 @@ def controls(model, entry, device) -> tuple[list[str], list[str], torch.Tensor]:
     if mode.startswith("Principal"):
         st.caption("PCA of generated images, carried back to z (Härkönen et al. 2020): each slider moves z along "
                    "the direction that changes the image most, then the next most, and so on.")
-        d = directions(entry.location, device, stamp(entry.location), model)
+        d = directions(entry, device, model)
         names = [f"PC{i + 1} · {share:.0%} of image variance" for i, share in enumerate(d.explained.tolist())]
         return names, [f"pc_{i}" for i in range(len(names))], d.vectors.cpu()
     dims = st.multiselect("Dimensions of z", list(range(model.latent_dim)),

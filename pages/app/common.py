@@ -17,7 +17,7 @@ from genmodels import checkpoint as ckpt
 from genmodels.config import WEIGHTS_ENV, ConfigError, weights_root
 from genmodels.data import DatasetUnavailable, load_data
 from genmodels.device import devices
-from genmodels.explore import LabelTextError
+from genmodels.explore import LabelTextError, principal_directions
 from genmodels.hub import dataset_title
 from genmodels.metrics.classifier import load_classifier
 from genmodels.models import SHOWCASE
@@ -30,6 +30,7 @@ log = logging.getLogger("genmodels.app")
 SWEEPS_ENV = "GENMODELS_SWEEPS"
 NOT_MODELS = {"classifier", "stats"}   # weights/<dataset>/ folders that hold helpers, not generators
 FIRST_DATASET = "mnist"                 # what a first visit opens on, with its best model by FID-10k, when it ships
+N_DIRECTIONS = 6                        # the latent explorer's principal-direction sliders
 PUBLISHED_N = 10_000                    # samples of the FID that picks the opening model (DESIGN.md: compare at equal n)
 SELECTION = "_selection"               # session_state key of the sidebar's choice in the current run
 YOUR_RUNS = "your_runs"                # session_state: {checkpoint folder: "your run N"}, runs trained on the Train page
@@ -140,6 +141,17 @@ def load(entry: Entry, device: str):
     return cached_model(entry.location, device, stamp(entry.location))
 
 
+@st.cache_resource(max_entries=16, show_spinner="Finding principal directions (GANSpace)…")
+def cached_directions(location: str, device: str, mtime: float, _model):
+    return principal_directions(_model, k=N_DIRECTIONS, n_samples=1024)
+
+
+def directions(entry: Entry, device: str, model):
+    """The latent explorer's GANSpace directions of the entry's generator, found once per checkpoint for all sessions
+    (here rather than in the page, whose functions Streamlit keys by the page's script: pages.app.warm fills it)."""
+    return cached_directions(entry.location, device, stamp(entry.location), model)
+
+
 @st.cache_resource(max_entries=4, show_spinner="Loading held-out images…")
 def heldout(dataset: str, channels: int, size: int):
     """The held-out split of a dataset, fitted to a model's image shape."""
@@ -208,10 +220,21 @@ def current() -> Selection:
     return st.session_state[SELECTION]
 
 
+def first_dataset(usable: list[Entry]) -> str:
+    datasets = {e.dataset for e in usable}
+    return FIRST_DATASET if FIRST_DATASET in datasets else min(datasets)
+
+
+def first_entry(usable: list[Entry]) -> Entry:
+    """What a first visit opens on."""
+    dataset = first_dataset(usable)
+    return opening_model([e for e in usable if e.dataset == dataset])
+
+
 def pick_model(usable: list[Entry]) -> Entry:
     datasets = sorted({e.dataset for e in usable})
     if st.session_state.get("dataset") not in datasets:  # a first visit, or its checkpoints were removed since
-        st.session_state["dataset"] = FIRST_DATASET if FIRST_DATASET in datasets else datasets[0]
+        st.session_state["dataset"] = first_dataset(usable)
     # An image folder (a visitor's upload among them) by its name, never its place on the server.
     dataset = st.selectbox("Dataset", datasets, key="dataset",
                            format_func=lambda d: dataset_title(d) if d.startswith("folder:") else d)
