@@ -3,7 +3,7 @@ tests/test_browser.py (which asserts on few-step checkpoints; this only shows th
 
     .venv/bin/python docs/screenshots/take.py [--weights weights] [--sweeps runs/sweeps] [--out docs/screenshots]
 
-The app opens on its first-visit model (MNIST DCGAN). The Sweeps shot is taken when --sweeps holds a sweep.
+The app opens on its first-visit model (MNIST's best by FID-10k). The Sweeps shot is taken when --sweeps holds a sweep.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ sys.path.insert(0, str(REPO))  # run as a script: the repository's packages
 
 from pages.app.browser import (FRAME, explorer_stats, image_sources, running_app, stroke, wait_drawn,  # noqa: E402
                                wait_for_images, wait_idle)
+from pages.app.common import discover, first_entry  # noqa: E402
 from train.fixtures import digit_png  # noqa: E402
 
 # A "2" as a hand draws it: the hook and the diagonal in one stroke, then the base.
@@ -76,7 +77,8 @@ def take(url: str, driver, tmp: Path, out: Path, sweeps: Path) -> None:
     shot("2_sample")
 
     driver.get(f"{url}/latent")
-    drawn = wait_drawn(driver, "dcgan")  # the in-browser explorer, once its canvas shows the MNIST DCGAN
+    opening = first_entry([e for e in discover(args.weights) if e.error is None])
+    drawn = wait_drawn(driver, Path(opening.location).name)  # the in-browser explorer, once its canvas shows it
     driver.switch_to.frame(driver.find_element(By.CSS_SELECTOR, FRAME))
     try:
         driver.execute_script("document.getElementById('slider-0').focus();")
