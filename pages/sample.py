@@ -6,7 +6,17 @@ import streamlit as st
 from genmodels.sampling import png_bytes, sample
 from pages.app.common import current, picture, require_model, run_page
 
-COUNTS = [1, 4, 8, 16, 32, 64]
+COUNTS = [1, 4, 8, 16, 32, 64]       # rows of 8
+ROWS_OF_CLASSES = [1, 2, 3, 4, 6]    # a conditional model's grid: whole rows, one class per column
+
+
+def counts(model) -> tuple[str, list[int], int]:
+    """(the widget's key, the sample counts offered, the default). A conditional model's own key: a count kept in
+    the session from another kind of model need not be one of its whole rows."""
+    if model.num_classes:
+        return f"sample_count_{model.num_classes}", [1] + [k * model.num_classes for k in ROWS_OF_CLASSES], \
+            3 * model.num_classes
+    return "sample_count", COUNTS, 32
 
 
 def new_seed() -> None:
@@ -23,7 +33,8 @@ def body() -> None:
     with left:
         seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="sample_seed")
         st.button("New seed", icon=":material/casino:", on_click=new_seed)
-        n = st.select_slider("Number of samples", COUNTS, value=32, key="sample_count")
+        key, options, default = counts(model)
+        n = st.select_slider("Number of samples", options, value=default, key=key)
         truncation = st.slider("Truncation (temperature)", 0.0, 1.5, 1.0, 0.05, key="sample_truncation",
                                help="Scales z: below 1 trades variety for typical-looking images, above 1 the opposite.")
     images = sample(model, n, seed=int(seed), truncation=truncation)

@@ -128,6 +128,12 @@ def test_sample_page_controls_change_the_grid(monkeypatch, weights_dir):  # noqa
     assert at.get("download_button"), "the grid can be downloaded"
     select_model(at, "mnist-5k/vae")
     assert "Sample · VAE" in texts(at)
+    # A conditional model's grid is whole rows, a class per column: 30 samples, then 60, never 32.
+    select_model(at, "mnist-5k/cgan")
+    counts = at.select_slider(key="sample_count_10")
+    assert counts.options == ["1", "10", "20", "30", "40", "60"] and "30 samples" in texts(at)
+    counts.set_value(60).run()
+    assert "60 samples" in texts(at) and not at.exception
 
 
 def test_latent_sliders_move_the_image(monkeypatch, weights_dir):  # noqa: F811

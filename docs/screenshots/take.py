@@ -35,11 +35,11 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="screenshots_"))
     with running_app(args.weights.resolve(), tmp, sweeps=args.sweeps.resolve(), height=1100) as (url, driver):
-        take(url, driver, tmp, args.out, args.sweeps)
+        take(url, driver, tmp, args.out, args.sweeps, args.weights)
     return 0
 
 
-def take(url: str, driver, tmp: Path, out: Path, sweeps: Path) -> None:
+def take(url: str, driver, tmp: Path, out: Path, sweeps: Path, weights: Path) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -77,7 +77,7 @@ def take(url: str, driver, tmp: Path, out: Path, sweeps: Path) -> None:
     shot("2_sample")
 
     driver.get(f"{url}/latent")
-    opening = first_entry([e for e in discover(args.weights) if e.error is None])
+    opening = first_entry([e for e in discover(weights) if e.error is None])
     drawn = wait_drawn(driver, Path(opening.location).name)  # the in-browser explorer, once its canvas shows it
     driver.switch_to.frame(driver.find_element(By.CSS_SELECTOR, FRAME))
     try:
