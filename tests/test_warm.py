@@ -13,13 +13,13 @@ from genmodels.config import WEIGHTS_ENV
 from genmodels.explore import principal_directions
 from pages.app import warm as warm_module
 from pages.app.browser import free_port, start_server, stop_server
-from pages.app.common import N_DIRECTIONS, directions, discover, first_entry, load
+from pages.app.common import N_DIRECTIONS, directions, first_entry, load
 
 
 def test_the_warm_up_fills_the_caches_a_first_visit_reads(weights_dir, monkeypatch):  # noqa: F811
     monkeypatch.setenv(WEIGHTS_ENV, str(weights_dir))
     said = warm_module.warm()
-    entry = first_entry([e for e in discover(weights_dir) if e.error is None])
+    entry = first_entry(weights_dir)
     assert entry.key == "mnist-5k/dcgan" and said.startswith("mnist-5k/dcgan loaded on cpu")
     model = load(entry, "cpu")
     assert model is load(entry, "cpu"), "the page's load finds the warmed model, not a new one"

@@ -18,7 +18,7 @@ sys.path.insert(0, str(REPO))  # run as a script: the repository's packages
 
 from pages.app.browser import (FRAME, explorer_stats, image_sources, running_app, stroke, wait_drawn,  # noqa: E402
                                wait_for_images, wait_idle)
-from pages.app.common import discover, first_entry  # noqa: E402
+from pages.app.common import first_entry  # noqa: E402
 from train.fixtures import digit_png  # noqa: E402
 
 # A "2" as a hand draws it: the hook and the diagonal in one stroke, then the base.
@@ -77,7 +77,7 @@ def take(url: str, driver, tmp: Path, out: Path, sweeps: Path, weights: Path) ->
     shot("2_sample")
 
     driver.get(f"{url}/latent")
-    opening = first_entry([e for e in discover(weights) if e.error is None])
+    opening = first_entry(weights)
     drawn = wait_drawn(driver, Path(opening.location).name)  # the in-browser explorer, once its canvas shows it
     driver.switch_to.frame(driver.find_element(By.CSS_SELECTOR, FRAME))
     try:

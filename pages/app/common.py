@@ -225,8 +225,11 @@ def first_dataset(usable: list[Entry]) -> str:
     return FIRST_DATASET if FIRST_DATASET in datasets else min(datasets)
 
 
-def first_entry(usable: list[Entry]) -> Entry:
-    """What a first visit opens on."""
+def first_entry(root: Path) -> Entry | None:
+    """What a first visit opens on among the checkpoints under `root` (as the sidebar picks it); None if none loads."""
+    usable = [e for e in discover(root) if e.error is None]
+    if not usable:
+        return None
     dataset = first_dataset(usable)
     return opening_model([e for e in usable if e.dataset == dataset])
 

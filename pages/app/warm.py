@@ -16,7 +16,7 @@ import torch
 
 from genmodels.config import weights_root
 from genmodels.device import devices
-from pages.app.common import APP_THREADS, USER_ERRORS, directions, discover, first_entry, load
+from pages.app.common import APP_THREADS, USER_ERRORS, directions, first_entry, load
 
 
 class NoPageRun(logging.Filter):
@@ -30,10 +30,9 @@ def warm() -> str:
     """Load the model a first visit opens on, on the sidebar's first device, and find its directions; says what."""
     started = time.perf_counter()
     torch.set_num_threads(APP_THREADS)
-    usable = [e for e in discover(weights_root()) if e.error is None]
-    if not usable:
+    entry, device = first_entry(weights_root()), devices()[0]
+    if entry is None:
         return "no checkpoint to load ahead of the first visit"
-    entry, device = first_entry(usable), devices()[0]
     model = load(entry, device)
     directions(entry, device, model)
     return f"{entry.key} loaded on {device} and its principal directions found in {time.perf_counter() - started:.1f} s"
