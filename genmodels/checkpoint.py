@@ -25,8 +25,8 @@ from torch import nn
 
 from .config import ConfigError, to_dict
 from .files import (  # noqa: F401  (atomic_write, load_tensors, remove_temporaries: offered as ckpt.*, see above)
-    CheckpointError, atomic_write, content_hash, load_tensors, not_finite, read_json, read_tensors, remove_temporaries,
-    save_tensors, write_json)
+    CheckpointError, atomic_folder, atomic_write, content_hash, load_tensors, not_finite, read_json, read_tensors,
+    remove_temporaries, save_tensors, write_json)
 from .registry import get_family
 from .sampling import eval_mode, sample
 
@@ -59,8 +59,9 @@ def samples_finite(model: nn.Module) -> bool:
 
 def save(model: nn.Module, directory: str | Path, family: str, data: dict | None = None,
          training: dict | None = None) -> Path:
-    """Write the generator (plus encoder, for a VAE) and the config that rebuilds it: weights first, config.json
-    last, each recording the content hash, so a folder whose two files come from different saves is refused."""
+    """Write the generator (plus encoder, for a VAE) and the config that rebuilds it, both at once (atomic_folder;
+    the folder's other files are kept). Each records the content hash, so a folder whose two files come from
+    different saves (copied by hand, say) is refused."""
     directory = Path(directory)
     state = model.state_dict()
     if bad := not_finite(state):
@@ -81,8 +82,12 @@ def save(model: nn.Module, directory: str | Path, family: str, data: dict | None
         HASH: digest,
     }
     metadata = {"format": FORMAT, "family": family, "dataset": str(data.get("dataset", "")), "sha256": digest}
-    save_tensors(directory / WEIGHTS, state, metadata=metadata)
-    write_json(directory / CONFIG, config)
+
+    def write(folder: Path) -> None:
+        save_tensors(folder / WEIGHTS, state, metadata=metadata)
+        write_json(folder / CONFIG, config)
+
+    atomic_folder(directory, write)
     return directory
 
 

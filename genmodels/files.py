@@ -1,14 +1,19 @@
 """File primitives of checkpoints and run folders: atomic writes, JSON, safetensors tensors and their content hash.
 
 Every write goes to a temporary file in the same folder first and is then renamed over the target, so a killed
-process never leaves a half-written file. No pickles: tensors go to safetensors, everything else to JSON. A file
+process never leaves a half-written file; files that must change together (a checkpoint's weights and config) are
+written into a temporary copy of their folder, which is then swapped in whole (`atomic_folder`). No pickles: tensors go to safetensors, everything else to JSON. A file
 that is missing or unreadable is a CheckpointError that names it.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 import json
 import os
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -38,11 +43,57 @@ def atomic_write(path: str | Path, write: Callable[[str], Any]) -> None:
         raise
 
 
+def atomic_folder(path: str | Path, write: Callable[[Path], Any]) -> None:
+    """Change files of folder `path` together: copy its files into a temporary folder `.NAME.*.tmp` beside it, call
+    write(tmp) to add or overwrite some, then swap the two folders in one step. A reader, or a process killed at any
+    moment, sees the folder as it was or as it is after `write`, never one file of each (a checkpoint's weights
+    with another save's config)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        if path.is_dir():
+            for f in path.iterdir():
+                if f.is_file() and not f.name.endswith(".tmp"):
+                    shutil.copy2(f, tmp / f.name)
+        write(tmp)
+        if not path.exists():
+            os.replace(tmp, path)
+        elif not exchange(tmp, path):
+            # no atomic swap here: for a moment `path` is missing (its readers say so), never mixed
+            aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+            os.replace(path, aside / path.name)
+            os.replace(tmp, path)
+            tmp = aside
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # after the swap: the folder as it was
+
+
+RENAME_EXCHANGE = 2  # linux/fs.h
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True) if sys.platform == "linux" else None
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths atomically with Linux's renameat2(RENAME_EXCHANGE); False where the C library or
+    the file system cannot."""
+    renameat2 = getattr(_libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_cwd = -100  # AT_FDCWD: the paths are resolved as os.rename resolves them
+    if renameat2(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    errno = ctypes.get_errno()
+    if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: the file system or kernel has no exchange
+        return False
+    raise OSError(errno, os.strerror(errno), str(b))
+
+
 def remove_temporaries(folder: str | Path) -> list[Path]:
-    """Delete the temporaries a killed atomic_write left in `folder` (never the files they were to replace)."""
-    stale = [p for p in Path(folder).glob(".*.tmp") if p.is_file()] if Path(folder).is_dir() else []
+    """Delete the temporaries a killed atomic_write or atomic_folder left in `folder` (never the files or folders
+    they were to replace)."""
+    stale = list(Path(folder).glob(".*.tmp")) if Path(folder).is_dir() else []
     for p in stale:
-        p.unlink()
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
     return stale
 
 

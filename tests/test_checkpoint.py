@@ -92,6 +92,38 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 
 
+
+@pytest.mark.parametrize("swap", ["exchange", "two renames"])
+def test_a_second_save_swaps_the_folder_whole_and_keeps_its_other_files(saved, monkeypatch, swap):
+    from genmodels import files
+    if swap == "two renames":  # a system without renameat2: the fallback
+        monkeypatch.setattr(files, "exchange", lambda a, b: False)
+    ckpt.write_json(saved / "history.json", {"epochs": []})
+    first = json.loads((saved / "config.json").read_text())
+    model = ckpt.load(saved)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    opened = (saved / "config.json").open()  # a reader that opened the old folder's file keeps reading the old one
+    ckpt.save(model, saved, "dcgan")
+    assert json.loads(opened.read()) == first
+    opened.close()
+    second = json.loads((saved / "config.json").read_text())
+    assert second[ckpt.HASH] != first[ckpt.HASH]
+    assert torch.equal(next(ckpt.load(saved).parameters()), next(model.parameters()))
+    assert sorted(p.name for p in saved.parent.iterdir()) == ["dcgan"], "no temporary folder is left"
+    assert sorted(p.name for p in saved.iterdir()) == ["config.json", "history.json", "model.safetensors"]
+
+
+def test_a_failed_save_keeps_the_old_folder_and_leaves_no_temporary(saved, monkeypatch):
+    before = {p.name: p.read_bytes() for p in saved.iterdir()}
+    model = ckpt.load(saved)
+    monkeypatch.setattr(ckpt, "write_json", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        ckpt.save(model, saved, "dcgan")
+    assert {p.name: p.read_bytes() for p in saved.iterdir()} == before
+    assert sorted(p.name for p in saved.parent.iterdir()) == ["dcgan"]
+
 def test_weights_are_safetensors_not_pickles(saved):
     head = (saved / "model.safetensors").read_bytes()[:9]
     header_len = int.from_bytes(head[:8], "little")

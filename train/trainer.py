@@ -437,7 +437,7 @@ class Trainer:
         self.saved_step = self.progress.step
         self.set_learning_rates(saved["train"])
         if self.world.is_main:
-            for sub in (ckpt.CHECKPOINT, ckpt.BEST, ckpt.SAMPLES, LIVE, f"{LIVE}/{FRAMES}"):
+            for sub in (".", ckpt.CHECKPOINT, ckpt.BEST, ckpt.CANDIDATES, ckpt.SAMPLES, LIVE, f"{LIVE}/{FRAMES}"):
                 ckpt.remove_temporaries(self.out / sub)
             self.save_checkpoint()
             self.write_history()
