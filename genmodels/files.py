@@ -2,13 +2,14 @@
 
 Every write goes to a temporary file in the same folder first and is then renamed over the target, so a killed
 process never leaves a half-written file; files that must change together (a checkpoint's weights and config) are
-written into a temporary copy of their folder, which is then swapped in whole (`atomic_folder`). No pickles: tensors go to safetensors, everything else to JSON. A file
-that is missing or unreadable is a CheckpointError that names it.
+written into a temporary copy of their folder, which is then swapped in whole (`atomic_folder`). No pickles: tensors
+go to safetensors, everything else to JSON. A file that is missing or unreadable is a CheckpointError that names it.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import hashlib
 import json
 import os
@@ -82,10 +83,10 @@ def exchange(a: Path, b: Path) -> bool:
     at_cwd = -100  # AT_FDCWD: the paths are resolved as os.rename resolves them
     if renameat2(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), RENAME_EXCHANGE) == 0:
         return True
-    errno = ctypes.get_errno()
-    if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: the file system or kernel has no exchange
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # the file system or kernel has no exchange
         return False
-    raise OSError(errno, os.strerror(errno), str(b))
+    raise OSError(code, os.strerror(code), str(b))
 
 
 def remove_temporaries(folder: str | Path) -> list[Path]:

@@ -1,7 +1,7 @@
-"""Threads for the test run: `make test` runs two pytest-xdist workers on two cores, and many tests start processes.
+"""Threads for the test run: `make test` runs three pytest-xdist workers on two cores, and many tests start processes.
 
-Threads that wait for work by spinning spin against the other worker's. Set here, before any test imports torch or
-NumPy, so both workers and every process a test starts inherit it:
+Threads that wait for work by spinning spin against the other workers'. Set here, before any test imports torch or
+NumPy, so every worker and every process a test starts inherit it:
 - OMP_WAIT_POLICY=PASSIVE: torch's OpenMP threads sleep while they wait. test_packed_statistics_keep_the_fid
   (float64 products and eigendecompositions of 2,048 x 2,048) took 94 s beside a busy process with the default,
   15 s with this; 6 s alone either way (2-core AVX2 CPU).

@@ -92,7 +92,6 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 
 
-
 @pytest.mark.parametrize("swap", ["exchange", "two renames"])
 def test_a_second_save_swaps_the_folder_whole_and_keeps_its_other_files(saved, monkeypatch, swap):
     from genmodels import files
@@ -123,6 +122,7 @@ def test_a_failed_save_keeps_the_old_folder_and_leaves_no_temporary(saved, monke
         ckpt.save(model, saved, "dcgan")
     assert {p.name: p.read_bytes() for p in saved.iterdir()} == before
     assert sorted(p.name for p in saved.parent.iterdir()) == ["dcgan"]
+
 
 def test_weights_are_safetensors_not_pickles(saved):
     head = (saved / "model.safetensors").read_bytes()[:9]

@@ -1,8 +1,8 @@
 """Training runs that are killed, diverge or are given nonsense, on the real MNIST subset. The bars (issue 17):
 a kill at each rename of a save, then a resume, gives a consistent resume (here: bit-exact with a run never
-killed), a checkpoint/ that loads at every one of those moments, and no temporary files; a run resumed mid-epoch with fid_every on equals
-the uninterrupted run bit for bit; numbers in a config, non-finite weights and blown-up losses stop with a
-message that says what to do."""
+killed), a checkpoint/ that loads at every one of those moments, and no temporary files; a run resumed mid-epoch
+with fid_every on equals the uninterrupted run bit for bit; numbers in a config, non-finite weights and blown-up
+losses stop with a message that says what to do."""
 from __future__ import annotations
 
 import itertools
