@@ -21,3 +21,21 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 _limits = threadpool_limits(1, user_api="blas")  # in this process, NumPy may have loaded its BLAS already
+
+import signal  # noqa: E402
+
+import pytest  # noqa: E402
+
+from run_fixtures import trainer_processes  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_trainer_outlives_its_module(tmp_path_factory):
+    """A trainer a test leaves behind takes a core from every test after it, and outlives the suite: one test's
+    queued 20,000-step run, started by its fixture's last poll, once trained through a whole session. Checked when a
+    module's own fixtures have ended (an autouse fixture is set up first, so torn down last)."""
+    yield
+    left = trainer_processes(tmp_path_factory.getbasetemp())
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"trainer processes outlived the tests that started them: {left}"

@@ -1,7 +1,9 @@
 """Helpers for the tests of runs started from the app: a weights folder without models, and the trainer processes."""
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,3 +28,14 @@ def trainer_processes(root: Path) -> list[int]:
         if b"train" in args and any(a.startswith(str(root).encode()) for a in args) and state != "Z":
             found.append(int(proc.name))
     return found
+
+
+def end_runs(manager) -> None:
+    """End whatever a test left in a run manager: queued runs leave the queue first, since the poll that reaps a
+    killed trainer would start the next one (a 20,000-step run once outlived a whole test session that way)."""
+    for run in manager.runs():
+        if run.job and run.job["state"] == "queued":
+            manager.stop(run.owner, run.id)
+    for pid in trainer_processes(manager.root):
+        os.kill(pid, signal.SIGKILL)
+    manager.poll()

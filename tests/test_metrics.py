@@ -12,6 +12,7 @@ import pytest
 import torch
 from skimage.metrics import mean_squared_error, structural_similarity
 
+from genmodels.checkpoint import load_tensors
 from genmodels.data import load_data, to_float
 from genmodels.metrics import feature_stats, fid_from_features, fid_from_stats, kid, mse, nearest_neighbours, ssim
 from genmodels.metrics import features as feat
@@ -166,6 +167,21 @@ def test_packed_statistics_keep_the_fid(extractor):
     stats_b = feature_stats(b)
     exact = fid_from_stats(*stats_b, mu, sigma)
     assert abs(fid_from_stats(*stats_b, restored["mu"], restored["sigma"]) - exact) < 1e-5 * exact
+
+
+@pytest.mark.parametrize("dataset, other", [("mnist", "fashion-mnist"), ("fashion-mnist", "mnist")])
+def test_fid_statistics_ship_for_the_test_split_the_metrics_use(features, dataset, other):
+    """The statistics every shipped model's FID is measured against: named by the current protocol's hash, of all
+    10,000 test images, and that split's (100 of its images' features land nearer its mean than the other's)."""
+    def shipped(name: str) -> dict:
+        path = feat.shipped_path(name, "test", 1, 28, None, "fp32")
+        assert path.is_file() and path.stat().st_size <= 10 * 2**20
+        return feat.unpack_statistics(load_tensors(path))
+
+    stats = shipped(dataset)
+    assert int(stats["n"]) == 10_000
+    mine = features[f"{dataset.split('-')[0]}_test"].double().mean(0)
+    assert (mine - stats["mu"]).norm() < 0.5 * (mine - shipped(other)["mu"]).norm()
 
 
 def test_fid_alone_reads_the_shipped_statistics_when_nothing_is_cached(extractor, tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ from PIL import Image
 from genmodels import checkpoint as ckpt
 from genmodels.data import load_data
 from pages.app.browser import wait_for
-from run_fixtures import trainer_processes
+from run_fixtures import end_runs, trainer_processes
 from train import live
 from train import runs as rm
 from train.config import resolve_config
@@ -31,9 +31,7 @@ def manager(tmp_path, monkeypatch):
     monkeypatch.setattr(rm, "CHECKPOINT_MINUTES", 0.05)  # a checkpoint every 3 s: the tests need not wait for 15
     m = rm.RunManager(tmp_path / "runs", slots=1)
     yield m
-    for pid in trainer_processes(m.root):  # never leave a trainer behind, whatever the test did
-        os.kill(pid, signal.SIGKILL)
-    m.poll()  # and reap them
+    end_runs(m)  # never leave a trainer behind, whatever the test did
 
 
 def step_of(run: rm.Run) -> int:

@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from pages.app.browser import WAIT
-from run_fixtures import trainer_processes, weights_without_models
+from run_fixtures import end_runs, trainer_processes, weights_without_models
 from train import runs as rm
 
 APP = str(Path(__file__).resolve().parents[1] / "pages" / "app" / "main.py")
@@ -25,9 +25,7 @@ def runs_root(tmp_path, monkeypatch):
     monkeypatch.setenv(rm.ROOT_ENV, str(tmp_path / "runs"))
     monkeypatch.setenv("GENMODELS_WEIGHTS", str(weights_without_models(tmp_path / "weights")))
     yield tmp_path / "runs"
-    for pid in trainer_processes(tmp_path / "runs"):
-        os.kill(pid, signal.SIGKILL)
-    rm.RunManager.from_env().poll()
+    end_runs(rm.RunManager.from_env())
 
 
 def checked(at: AppTest) -> AppTest:
