@@ -3,7 +3,9 @@ the server's caches before it answers; a checkpoint that cannot load costs the w
 from __future__ import annotations
 
 import asyncio
+import gc
 import shutil
+import weakref
 
 import torch
 
@@ -46,6 +48,34 @@ def test_a_broken_opening_model_is_said_and_the_server_still_starts(weights_dir,
 
     assert asyncio.run(start()) == "served"
     assert "genmodels: nothing loaded ahead of the first visit:" in capsys.readouterr().out
+
+
+class Node:
+    """An object in a reference cycle: only the garbage collector can free it."""
+
+    def __init__(self):
+        self.me = self
+
+
+def test_the_start_up_collects_the_garbage_then_freezes_the_heap(tmp_path, monkeypatch):
+    """Streamlit collects all garbage after every script run: what start-up leaves alive is frozen out of those
+    collections, and what was already garbage is freed first, not frozen for ever."""
+    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path))
+    garbage, alive = Node(), Node()
+    freed = weakref.ref(garbage)
+    del garbage
+
+    async def start():
+        async with warm_module.lifespan(None):
+            return "served"
+
+    try:
+        assert asyncio.run(start()) == "served"
+        assert freed() is None, "garbage from before the start-up is collected, not frozen"
+        assert not any(o is alive for o in gc.get_objects()), "what start-up leaves alive is out of the collections"
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
 
 
 def test_a_real_server_answers_only_once_warm(weights_dir, tmp_path):  # noqa: F811

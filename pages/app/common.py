@@ -5,6 +5,7 @@ with `current()`. Everything here talks to models only through the generator int
 """
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from dataclasses import dataclass
@@ -44,6 +45,16 @@ TRAIN_HINT = ("Train one (a minute on a laptop CPU) and copy its checkpoint fold
               "```\npython -m train mnist dcgan --max-steps 300 --out runs/mnist/dcgan\n"
               "mkdir -p {root}/mnist && cp -r runs/mnist/dcgan/checkpoint {root}/mnist/dcgan\n```\n\n"
               "or add a model hub repo id in the sidebar.")
+
+
+def freeze_heap() -> None:
+    """Take what is alive now out of every later garbage collection. Streamlit collects all garbage after every script
+    run (runner.postScriptGC), and once torch is imported a full collection walks some 400,000 long-lived objects:
+    0.3 s of CPU on every rerun, each slider release included (AVX2 CPU, docs/benchmarks.md). Called once the server
+    has started and after each ONNX export, whose first imports the exporter's modules; the garbage is collected
+    first, so nothing that is already garbage is kept."""
+    gc.collect()
+    gc.freeze()
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import torch
 
 from genmodels.config import weights_root
 from genmodels.device import devices
-from pages.app.common import APP_THREADS, USER_ERRORS, directions, first_entry, load
+from pages.app.common import APP_THREADS, USER_ERRORS, directions, first_entry, freeze_heap, load
 
 
 class NoPageRun(logging.Filter):
@@ -50,4 +50,5 @@ async def lifespan(app):
     finally:
         streamlit_log.removeFilter(quiet)
     print(f"genmodels: {said}", flush=True)  # beside Streamlit's own start-up lines in the server's console
+    freeze_heap()
     yield

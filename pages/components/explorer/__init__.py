@@ -17,6 +17,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from genmodels.export import input_names, onnx_file
+from pages.app.common import freeze_heap
 
 from .fetch_ort import SHA256 as RUNTIME_FILES
 
@@ -54,10 +55,16 @@ def model_address(location: str, mtime: float, start: bool = True) -> str | None
         if future is None or made_for != mtime:
             if not start:
                 return None
-            future = _EXPORTER.submit(onnx_file, location, MODELS)
+            future = _EXPORTER.submit(export, location)
             _EXPORTS[location] = (mtime, future)
     wait([future], timeout=QUICK)
     return f"models/{future.result().name}" if future.done() else None
+
+
+def export(location: str) -> Path:
+    path = onnx_file(location, MODELS)
+    freeze_heap()
+    return path
 
 
 def identity(*parts) -> str:
