@@ -4,18 +4,21 @@ and FID against their references), so that the two heavy halves run on different
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from genmodels import checkpoint as ckpt
 from genmodels.checkpoint import CheckpointError
+from genmodels.config import WEIGHTS_ENV
 from genmodels.data import load_data, to_float
 from genmodels.device import pick_device
-from genmodels.metrics import load_classifier, mse, project, ssim
+from genmodels.metrics import feature_stats, load_classifier, mse, project, ssim
 from genmodels.metrics import features as feat
 from genmodels.metrics import suite
 from genmodels.metrics.classifier import accuracy
@@ -46,6 +49,34 @@ def test_a_device_spelt_two_ways_loads_the_networks_once():
     assert suite.cached_classifier("mnist", "cpu:0") is suite.cached_classifier("mnist", torch.device("cpu"))
     assert feat.get_extractor(torch.device("cpu", 0)) is feat.get_extractor("cpu")
     assert feat.get_extractor() is feat.get_extractor(str(pick_device()))  # None: the default device
+
+
+def test_classifier_statistics_are_computed_once_per_machine(tmp_path, monkeypatch):
+    """classifier-FID's real statistics go to the cache folder: another process reads them back exactly without running
+    the classifier, a corrupt file is recomputed, and other classifier weights have a file of their own."""
+    monkeypatch.setattr(feat, "CACHE_DIR", tmp_path / "stats")
+    compute = suite.real_classifier_stats.__wrapped__  # the per-process cache stands aside: as a new process
+    images = load_data("mnist-5k", "test").images
+    expected = feature_stats(load_classifier("mnist").features(images[feat.subset(len(images), len(images))]))
+    first = compute("mnist-5k", "test", 1, 28, "cpu")
+    assert all(torch.allclose(a, b) for a, b in zip(first, expected))
+    [path] = (tmp_path / "stats").iterdir()
+    with monkeypatch.context() as patch:
+        patch.setattr(suite, "cached_classifier", lambda *args: pytest.fail("the classifier ran again"))
+        again = compute("mnist-5k", "test", 1, 28, "cpu")
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+
+    path.write_bytes(b"not safetensors")
+    assert all(torch.equal(a, b) for a, b in zip(first, compute("mnist-5k", "test", 1, 28, "cpu")))
+
+    other = tmp_path / "weights" / "mnist" / "classifier"
+    shutil.copytree(REPO / "weights" / "mnist" / "classifier", other)
+    tensors = ckpt.load_tensors(other / "model.safetensors")
+    name = next(iter(tensors))
+    tensors[name] = tensors[name] * 1.01
+    save_file(tensors, other / "model.safetensors")
+    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path / "weights"))
+    assert suite.classifier_stats_path("mnist-5k", "test", 1, 28) != path
 
 
 def test_missing_classifier_is_a_clear_error(tmp_path):
