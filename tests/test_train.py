@@ -18,6 +18,7 @@ from train.outcome import read_outcome
 from train.trainer import Trainer, TrainingDiverged
 
 ROOT = Path(__file__).resolve().parents[1]
+CHOOSE_N = 10  # images per Inception FID of ship --choose: each one costs ~0.25 CPU-s (2-core AVX2 CPU)
 
 
 def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -177,16 +178,16 @@ def test_candidates_hold_the_leading_epochs_and_ship_chooses_among_them_by_incep
             entry["classifier_fid"], rel=1e-3)
 
     dest = tmp_path / "weights" / "mnist" / "dcgan"
-    source = ship.ship(tmp_path / "run", dest, choose_n=20)
+    source = ship.ship(tmp_path / "run", dest, choose_n=CHOOSE_N)
     choice = ckpt.load(dest).checkpoint["training"]["choice"]
     assert set(choice["fid_by_epoch"]) == {f"{e['epoch']:g}" for e in leading} | {"4"}  # candidates, best/, the last
     assert choice["epoch"] == float(min(choice["fid_by_epoch"], key=choice["fid_by_epoch"].get))
     assert ckpt.load(dest).checkpoint[ckpt.HASH] == ckpt.load(source).checkpoint[ckpt.HASH]
-    # the chosen epoch's FID from features computed here, against the same 20 training images
+    # the chosen epoch's FID from features computed here, against the same CHOOSE_N training images
     extractor = get_extractor("cpu")
     train_images = load_data("mnist", "train").images
-    real = extractor(train_images[subset(len(train_images), 20)])
-    fake = extractor(generated(ckpt.load(dest), 20, ship.CHOICE_SEED)[0])
+    real = extractor(train_images[subset(len(train_images), CHOOSE_N)])
+    fake = extractor(generated(ckpt.load(dest), CHOOSE_N, ship.CHOICE_SEED)[0])
     assert fid_from_features(fake, real) == pytest.approx(choice["fid_by_epoch"][f"{choice['epoch']:g}"], abs=1e-3)
 
 
