@@ -21,7 +21,9 @@ def test_upload_a_zip_and_see_the_preview_grid(server, tmp_path):
         driver.get(f"{url}/train")
         until(driver, lambda d: button(d, "Start training"))
         wait_idle(driver)
-        box = driver.find_element(By.CSS_SELECTOR, '[data-testid="stMain"] [data-testid="stSelectbox"]')
+        # The page can be mid-rerun at a busy moment, its dataset box not yet drawn (four workers at load 4 found none).
+        box = until(driver, lambda d: d.find_elements(By.CSS_SELECTOR,
+                                                      '[data-testid="stMain"] [data-testid="stSelectbox"]'))[0]
         box.click()
         box.find_element(By.TAG_NAME, "input").send_keys("Your images", Keys.ENTER)
         until(driver, lambda d: "Upload a zip of your photos" in main_text(d))
