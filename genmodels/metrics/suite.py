@@ -21,8 +21,8 @@ from torch import nn
 from tqdm import tqdm
 
 from ..data import load_data, to_float
-from ..files import CheckpointError, load_tensors, save_tensors
 from ..device import tensor_device
+from ..files import CheckpointError, load_tensors, save_tensors
 from ..sampling import eval_mode, sample
 from . import features as feature_extraction
 from . import image, manifold, memorisation, projection

@@ -62,6 +62,8 @@ def model_address(location: str, mtime: float, start: bool = True) -> str | None
 
 
 def export(location: str) -> Path:
+    """The checkpoint's ONNX file, then the heap frozen: the first export imports the exporter's modules, which every
+    later collection after a script run would otherwise walk."""
     path = onnx_file(location, MODELS)
     freeze_heap()
     return path
