@@ -197,7 +197,7 @@ def classifier_stats_path(dataset: str, split: str, channels: int, image_size: i
     weights = classifier_dir(dataset) / "model.safetensors"
     key = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
     return (feature_extraction.CACHE_DIR / f"{safe_name(dataset)}-{split}-{channels}x{image_size}"
-                                           f"-n{CLASSIFIER_REFERENCE_N}-classifier-{key}.safetensors")
+                                           f"-max{CLASSIFIER_REFERENCE_N}-classifier-{key}.safetensors")
 
 
 @functools.cache
