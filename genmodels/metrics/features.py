@@ -124,6 +124,17 @@ def unpack_statistics(packed: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
     return {"mu": packed["mu"].double(), "sigma": sigma, "n": packed["n"]}
 
 
+def read_cached(path: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor] | None:
+    """The tensors of a cache file, or None when there is none; a corrupt one is removed, to be recomputed, never
+    trusted."""
+    if path.is_file():
+        try:
+            return load_tensors(path, device)
+        except CheckpointError:
+            path.unlink(missing_ok=True)
+    return None
+
+
 def real_statistics(dataset: str, split: str, channels: int, image_size: int, n: int | None = None,
                     extractor: InceptionExtractor | None = None, progress: Callable[[int], None] | None = None,
                     features: bool = True) -> dict[str, torch.Tensor]:
@@ -137,11 +148,8 @@ def real_statistics(dataset: str, split: str, channels: int, image_size: int, n:
     """
     precision = extractor.precision if extractor is not None else "fp32"
     path = cache_path(dataset, split, channels, image_size, n, precision)
-    if path.is_file():
-        try:
-            return load_tensors(path)
-        except CheckpointError:
-            path.unlink()  # a corrupt cache is recomputed, never trusted
+    if (cached := read_cached(path)) is not None:
+        return cached
     shipped = shipped_path(dataset, split, channels, image_size, n, precision)
     if not features and shipped.is_file():
         return unpack_statistics(load_tensors(shipped))

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from ..data import load_data, to_float
 from ..device import tensor_device
-from ..files import CheckpointError, load_tensors, save_tensors
+from ..files import save_tensors
 from ..sampling import eval_mode, sample
 from . import features as feature_extraction
 from . import image, manifold, memorisation, projection
@@ -206,12 +206,8 @@ def real_classifier_stats(dataset: str, split: str, channels: int, image_size: i
     per machine: 10,000 MNIST training images took 14 s of one AVX2 core, which every training run with per-epoch
     FID paid before its first step. A cache that cannot be read is recomputed; one that cannot be written is skipped."""
     path = classifier_stats_path(dataset, split, channels, image_size)
-    if path.is_file():
-        try:
-            cached = load_tensors(path, device)
-            return cached["mu"], cached["sigma"]
-        except (CheckpointError, KeyError):
-            path.unlink(missing_ok=True)
+    if (cached := feature_extraction.read_cached(path, device)) is not None and {"mu", "sigma"} <= cached.keys():
+        return cached["mu"], cached["sigma"]
     images = load_data(dataset, split, image_size, channels).images
     if len(images) > CLASSIFIER_REFERENCE_N:
         images = images[subset(len(images), CLASSIFIER_REFERENCE_N)]
