@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from .config import ConfigError, to_dict
 from .files import (  # noqa: F401  (atomic_write, load_tensors, remove_temporaries: offered as ckpt.*, see above)
@@ -235,6 +236,24 @@ def check_weights(path: Path, config: dict, expected: dict[str, torch.Tensor], t
                               f"{' and others' if len(bad) > 3 else ''}): the model it would give is broken")
 
 
+class SkipInitialisers(TorchFunctionMode):
+    """Inside `torch.device("meta")`: modules get their shapes, and their initialisers (in-place calls such as
+    nn.init.normal_) do nothing. Meta tensors hold no values to initialise, and the meta kernel of normal_ is a Python
+    decomposition whose first call imports torch._dynamo: 2.5 CPU-s of every process that loads a checkpoint (AVX2
+    CPU), the app server's start-up included."""
+
+    FILLS = {"normal_", "uniform_", "zero_", "fill_"}  # what modules call on their own tensors in reset_parameters
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name, module = getattr(func, "__name__", ""), getattr(func, "__module__", None)
+        initialiser = module == "torch.nn.init" or name in self.FILLS
+        tensor = args[0] if args else kwargs.get("tensor")  # nn.init passes its tensor by keyword
+        if initialiser and isinstance(tensor, torch.Tensor) and tensor.is_meta:
+            return tensor
+        return func(*args, **kwargs)
+
+
 def load(location: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild a generator from its checkpoint folder (or hub repo id), in eval mode on `device`.
 
@@ -244,7 +263,7 @@ def load(location: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     path = resolve(location)
     config = read_config(path)
     family = get_family(config["family"])
-    with torch.device("meta"):  # shapes and sizes, nothing allocated
+    with torch.device("meta"), SkipInitialisers():  # shapes and sizes, nothing allocated
         model = family.build_generator(family.make_config(config.get("model", {})))
     expected = model.state_dict()
     elements = sum(t.numel() for t in expected.values())

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import io
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -91,11 +92,24 @@ def label_grid(num_classes: int, per_class: int) -> torch.Tensor:
 
 
 def grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, scale: int = 1) -> Image.Image:
-    """A PIL image of images in [-1, 1] laid out nrow per row."""
-    from torchvision.utils import make_grid
-
-    g = make_grid(to_uint8(images), nrow=nrow, padding=padding, pad_value=255)
-    im = Image.fromarray(g.permute(1, 2, 0).numpy().squeeze())
+    """An RGB PIL image of images in [-1, 1] laid out nrow per row on white padding: torchvision's make_grid layout,
+    written here because importing torchvision imports torch._dynamo, 2.5 CPU-s of every process that draws a grid
+    (AVX2 CPU); tests/test_sampling.py holds it to make_grid."""
+    x = to_uint8(images).cpu().numpy()
+    if x.shape[1] == 1:
+        x = x.repeat(3, axis=1)
+    n, channels, height, width = x.shape
+    if n == 1:
+        canvas = x[0]
+    else:
+        cols = min(nrow, n)
+        rows = -(-n // cols)
+        step_y, step_x = height + padding, width + padding
+        canvas = np.full((channels, rows * step_y + padding, cols * step_x + padding), 255, dtype=np.uint8)
+        for k in range(n):
+            y, x0 = (k // cols) * step_y + padding, (k % cols) * step_x + padding
+            canvas[:, y:y + height, x0:x0 + width] = x[k]
+    im = Image.fromarray(canvas.transpose(1, 2, 0).squeeze())
     if scale != 1:
         im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
     return im

@@ -55,7 +55,10 @@ class VAE(Generator):
         if k:  # until the first fit, K identical N(0, I) components: the standard prior
             self.register_buffer("prior_weights", torch.full((k,), 1.0 / k))
             self.register_buffer("prior_means", torch.zeros(k, d))
-            self.register_buffer("prior_scale_tril", torch.eye(d).expand(k, d, d).clone())
+            # identities, by zeros and a filled diagonal: torch.eye on the meta device (checkpoint.load) imports
+            # torch._dynamo
+            self.register_buffer("prior_scale_tril", torch.zeros(k, d, d))
+            self.prior_scale_tril.diagonal(dim1=-2, dim2=-1).fill_(1.0)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.shape[1:] != self.image_shape:
