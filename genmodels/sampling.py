@@ -91,7 +91,10 @@ def label_grid(num_classes: int, per_class: int) -> torch.Tensor:
     return torch.arange(num_classes).repeat_interleave(per_class)
 
 
-def grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, scale: int = 1) -> Image.Image:
+GRID_PADDING = 2  # pixels of white around and between the images of a grid
+
+
+def grid(images: torch.Tensor, nrow: int = 8, padding: int = GRID_PADDING, scale: int = 1) -> Image.Image:
     """An RGB PIL image of images in [-1, 1] laid out nrow per row on white padding: torchvision's make_grid layout,
     written here because importing torchvision imports torch._dynamo, 2.5 CPU-s of every process that draws a grid
     (AVX2 CPU); tests/test_sampling.py holds it to make_grid."""
@@ -107,8 +110,8 @@ def grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, scale: int = 1) 
         step_y, step_x = height + padding, width + padding
         canvas = np.full((channels, rows * step_y + padding, cols * step_x + padding), 255, dtype=np.uint8)
         for k in range(n):
-            y, x0 = (k // cols) * step_y + padding, (k % cols) * step_x + padding
-            canvas[:, y:y + height, x0:x0 + width] = x[k]
+            top, left = (k // cols) * step_y + padding, (k % cols) * step_x + padding
+            canvas[:, top:top + height, left:left + width] = x[k]
     im = Image.fromarray(canvas.transpose(1, 2, 0).squeeze())
     if scale != 1:
         im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)

@@ -23,7 +23,7 @@ from genmodels.hub import dataset_title
 from genmodels.metrics.classifier import load_classifier
 from genmodels.models import SHOWCASE
 from genmodels.registry import get_family
-from genmodels.sampling import grid
+from genmodels.sampling import GRID_PADDING, grid
 from genmodels.uploads import UploadError
 
 log = logging.getLogger("genmodels.app")
@@ -310,7 +310,7 @@ def run_page(body) -> None:
 def picture(images: torch.Tensor, nrow: int = 8, width: int = 640):
     """A grid of images in [-1, 1], upscaled with square pixels to about `width`, so small digits stay crisp."""
     cols = max(1, min(nrow, images.shape[0]))
-    natural = cols * (images.shape[-1] + 2) + 2  # torchvision's make_grid with padding 2
+    natural = cols * (images.shape[-1] + GRID_PADDING) + GRID_PADDING
     return grid(images, nrow=nrow, scale=max(1, min(8, width // natural)))
 
 
