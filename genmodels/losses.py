@@ -11,9 +11,15 @@ import torch
 import torch.nn.functional as F
 
 
-def gan_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """-log D(x) - log(1 - D(G(z))): Goodfellow et al. 2014, eq. 1, the discriminator's side."""
-    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+def gan_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_target: float = 1.0) -> torch.Tensor:
+    """-log D(x) - log(1 - D(G(z))): Goodfellow et al. 2014, eq. 1, the discriminator's side.
+
+    real_target < 1 is one-sided label smoothing (Salimans et al. 2016, section 3.4): the real images' term becomes
+    the cross-entropy against real_target, -t log D(x) - (1 - t) log(1 - D(x))."""
+    real = F.softplus(-real_logits)
+    if real_target != 1:  # untouched otherwise: bit for bit the plain loss, and no 0 * inf where a logit is huge
+        real = real_target * real + (1 - real_target) * F.softplus(real_logits)
+    return real.mean() + F.softplus(fake_logits).mean()
 
 
 def gan_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:

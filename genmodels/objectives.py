@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from . import losses
+from .augment import diff_augment, parse_policy
 from .config import Checks
 from .data import ImageData
 from .sampling import eval_mode
@@ -56,28 +57,64 @@ class Objective:
         ships, carried over to `copies` of it (the raw weights beside their EMA)."""
 
 
-class NonSaturatingGAN(Objective):
-    """Goodfellow et al. 2014; with labels passed to D it is the CGAN of Mirza & Osindero 2014."""
-
-    def discriminator_loss(self, G, D, b):
-        fake = b.fake_images(G).detach()
-        loss = losses.gan_discriminator_loss(D(b.real, b.labels).float(), D(fake, b.fake_labels).float())
-        return loss, {"loss_d": loss}
-
-    def generator_loss(self, G, D, b):
-        loss = losses.gan_generator_loss(D(b.fake_images(G), b.fake_labels).float())
-        return loss, {"loss_g": loss}
-
-
-class WassersteinGP(Objective):
-    """Gulrajani et al. 2017, Algorithm 1."""
+class AdversarialObjective(Objective):
+    """A game between G and D. What D is shown passes through `seen_by_d`, real and fake images alike."""
 
     @dataclass(frozen=True)
     class Params:
+        # DiffAugment (Zhao et al. 2020): a comma-separated policy of color, translation, cutout; "" shows D the images
+        # as they are.
+        augment: str = ""
+
+        def __post_init__(self):
+            try:
+                parse_policy(self.augment)
+            except ValueError as e:
+                Checks(self, "objective").fail("augment", str(e))
+
+    def __init__(self, params: "AdversarialObjective.Params"):
+        super().__init__(params)
+        self.policy = parse_policy(params.augment)
+
+    def seen_by_d(self, images: torch.Tensor) -> torch.Tensor:
+        return diff_augment(images, self.policy) if self.policy else images
+
+
+class NonSaturatingGAN(AdversarialObjective):
+    """Goodfellow et al. 2014; with labels passed to D it is the CGAN of Mirza & Osindero 2014."""
+
+    @dataclass(frozen=True)
+    class Params(AdversarialObjective.Params):
+        # One-sided label smoothing (Salimans et al. 2016, section 3.4): D's target for real images is
+        # 1 - label_smoothing; fakes keep 0, which would otherwise reinforce G's mistakes where data is absent.
+        label_smoothing: float = 0.0
+
+        def __post_init__(self):
+            super().__post_init__()
+            Checks(self, "objective").number("label_smoothing", at_least=0, at_most=0.5)
+
+    def discriminator_loss(self, G, D, b):
+        fake = b.fake_images(G).detach()
+        loss = losses.gan_discriminator_loss(D(self.seen_by_d(b.real), b.labels).float(),
+                                             D(self.seen_by_d(fake), b.fake_labels).float(),
+                                             1 - self.params.label_smoothing)
+        return loss, {"loss_d": loss}
+
+    def generator_loss(self, G, D, b):
+        loss = losses.gan_generator_loss(D(self.seen_by_d(b.fake_images(G)), b.fake_labels).float())
+        return loss, {"loss_g": loss}
+
+
+class WassersteinGP(AdversarialObjective):
+    """Gulrajani et al. 2017, Algorithm 1."""
+
+    @dataclass(frozen=True)
+    class Params(AdversarialObjective.Params):
         gp_weight: float = 10.0  # lambda, Gulrajani et al. 2017, section 4
         n_critic: int = 5        # critic iterations per generator iteration
 
         def __post_init__(self):
+            super().__post_init__()
             check = Checks(self, "objective")
             check.number("gp_weight", at_least=0)
             check.number("n_critic", at_least=1, at_most=1000)
@@ -88,33 +125,37 @@ class WassersteinGP(Objective):
 
     def discriminator_loss(self, G, D, b):
         fake = b.fake_images(G).detach()
-        wasserstein = losses.wasserstein_critic_loss(D(b.real, b.labels).float(), D(fake, b.fake_labels).float())
-        # Interpolates pair a real and a fake image; a conditional critic scores them under the real labels.
-        penalty = losses.gradient_penalty(lambda x: D(x, b.labels), b.real, fake, b.grad_scale)
+        wasserstein = losses.wasserstein_critic_loss(D(self.seen_by_d(b.real), b.labels).float(),
+                                                     D(self.seen_by_d(fake), b.fake_labels).float())
+        # Interpolates pair a real and a fake image; a conditional critic scores them under the real labels. The
+        # penalty is on the critic D is trained as, augmentation included.
+        penalty = losses.gradient_penalty(lambda x: D(self.seen_by_d(x), b.labels), b.real, fake, b.grad_scale)
         loss = wasserstein + self.params.gp_weight * penalty
         return loss, {"loss_d": loss, "wasserstein": -wasserstein, "gp": penalty}
 
     def generator_loss(self, G, D, b):
-        loss = losses.wasserstein_generator_loss(D(b.fake_images(G), b.fake_labels).float())
+        loss = losses.wasserstein_generator_loss(D(self.seen_by_d(b.fake_images(G)), b.fake_labels).float())
         return loss, {"loss_g": loss}
 
 
-class AuxiliaryClassifierGAN(Objective):
+class AuxiliaryClassifierGAN(AdversarialObjective):
     """Odena et al. 2017: D maximises L_S + L_C, G maximises L_C - L_S (section 3)."""
 
     @dataclass(frozen=True)
-    class Params:
+    class Params(NonSaturatingGAN.Params):
         aux_weight: float = 1.0      # weight of the class log-likelihood L_C
         classify_fakes: bool = True  # D's class head also learns L_C on fakes, as in the paper; False: real images only
 
         def __post_init__(self):
+            super().__post_init__()
             Checks(self, "objective").number("aux_weight", at_least=0)
 
     def discriminator_loss(self, G, D, b):
         fake = b.fake_images(G).detach()
-        real_score, real_class = D(b.real)
-        fake_score, fake_class = D(fake)
-        adversarial = losses.gan_discriminator_loss(real_score.float(), fake_score.float())
+        real_score, real_class = D(self.seen_by_d(b.real))
+        fake_score, fake_class = D(self.seen_by_d(fake))
+        adversarial = losses.gan_discriminator_loss(real_score.float(), fake_score.float(),
+                                                    1 - self.params.label_smoothing)
         auxiliary = losses.auxiliary_classifier_loss(real_class, b.labels)
         if self.params.classify_fakes:
             # Learning the class of fakes from their requested labels lets D's head accept any mark G gives a
@@ -125,7 +166,7 @@ class AuxiliaryClassifierGAN(Objective):
         return loss, {"loss_d": loss, "aux_d": auxiliary, "real_class_acc": accuracy}
 
     def generator_loss(self, G, D, b):
-        fake_score, fake_class = D(b.fake_images(G))
+        fake_score, fake_class = D(self.seen_by_d(b.fake_images(G)))
         auxiliary = losses.auxiliary_classifier_loss(fake_class, b.fake_labels)
         loss = losses.gan_generator_loss(fake_score.float()) + self.params.aux_weight * auxiliary
         return loss, {"loss_g": loss, "aux_g": auxiliary}

@@ -18,8 +18,17 @@ def test_gan_losses_equal_bce_on_sigmoid_probabilities():
     torch.testing.assert_close(losses.gan_generator_loss(fake), F.binary_cross_entropy(torch.sigmoid(fake), torch.ones(64)))
 
 
+def test_one_sided_label_smoothing_is_bce_against_the_smoothed_target_for_real_images_only():
+    real, fake = torch.randn(64) * 3, torch.randn(64) * 3
+    expected = F.binary_cross_entropy_with_logits(real, torch.full((64,), 0.9)) + \
+        F.binary_cross_entropy_with_logits(fake, torch.zeros(64))
+    torch.testing.assert_close(losses.gan_discriminator_loss(real, fake, real_target=0.9), expected)
+    assert torch.equal(losses.gan_discriminator_loss(real, fake, 1.0), losses.gan_discriminator_loss(real, fake))
+
+
 def test_gan_loss_is_stable_for_extreme_logits():
     assert torch.isfinite(losses.gan_discriminator_loss(torch.tensor([-1e4]), torch.tensor([1e4])))
+    assert torch.isfinite(losses.gan_discriminator_loss(torch.tensor([1e4]), torch.tensor([-1e4]), real_target=0.9))
     assert losses.gan_generator_loss(torch.tensor([-1e4])).item() == 1e4
 
 

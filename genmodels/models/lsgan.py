@@ -9,34 +9,36 @@ from dataclasses import dataclass
 
 from .. import losses
 from ..config import Checks
-from ..objectives import Objective
+from ..objectives import AdversarialObjective
 from ..registry import Family, register
 from .blocks import ConvGenerator
 from .dcgan import ConvDiscriminator, DCGANConfig
 
 
-class LeastSquaresGAN(Objective):
+class LeastSquaresGAN(AdversarialObjective):
     """Mao et al. 2017, eq. 2; the discriminator's raw score is the regression output (no sigmoid)."""
 
     @dataclass(frozen=True)
-    class Params:
+    class Params(AdversarialObjective.Params):
         fake_target: float = 0.0       # a: what D regresses the scores of fakes to
         real_target: float = 1.0       # b: what D regresses the scores of real images to
         generator_target: float = 1.0  # c: what G wants D to score its fakes
 
         def __post_init__(self):
+            super().__post_init__()
             check = Checks(self, "objective")
             for name in ("fake_target", "real_target", "generator_target"):
                 check.number(name, at_least=-10, at_most=10)
 
     def discriminator_loss(self, G, D, b):
         fake = b.fake_images(G).detach()
-        loss = losses.least_squares_discriminator_loss(D(b.real, b.labels).float(), D(fake, b.fake_labels).float(),
+        loss = losses.least_squares_discriminator_loss(D(self.seen_by_d(b.real), b.labels).float(),
+                                                       D(self.seen_by_d(fake), b.fake_labels).float(),
                                                        self.params.real_target, self.params.fake_target)
         return loss, {"loss_d": loss}
 
     def generator_loss(self, G, D, b):
-        loss = losses.least_squares_generator_loss(D(b.fake_images(G), b.fake_labels).float(),
+        loss = losses.least_squares_generator_loss(D(self.seen_by_d(b.fake_images(G)), b.fake_labels).float(),
                                                    self.params.generator_target)
         return loss, {"loss_g": loss}
 
