@@ -166,6 +166,35 @@ def test_label_input_decides_whether_a_class_can_ignore_z(label_input):
         get_family("acgan").build_generator(from_dict(get_family("acgan").config_cls, {"label_input": "add"}))
 
 
+def test_projection_discriminator_adds_the_class_embeddings_inner_product_with_the_final_map():
+    """Miyato & Koyama 2018, eq. 3, computed here by hand from the discriminator's own parts."""
+    config = from_dict(get_family("cgan").config_cls, {"num_classes": 10, "d_conditioning": "projection"})
+    D = get_family("cgan").build_discriminator(config).eval()
+    torch.manual_seed(0)
+    x, labels = torch.rand(6, 1, 28, 28) * 2 - 1, torch.tensor([0, 1, 2, 3, 3, 9])
+    with torch.no_grad():
+        h = D.features(x)  # the image alone: no label channel in this mode
+        by_hand = [D.score(h[i:i + 1]).item() + float(D.class_embedding.weight[y] @ h[i].reshape(-1))
+                   for i, y in enumerate(labels.tolist())]
+        scores = D(x, labels)
+        other = D(x, (labels + 1) % 10)
+    assert torch.allclose(scores, torch.tensor(by_hand), atol=1e-5)
+    assert (scores - other).abs().min() > 1e-4  # the class moves every score
+    assert D.features.net[0].in_channels == 1 and not hasattr(D, "label_map")
+    with pytest.raises(ConfigError, match="d_conditioning must be 'channel' or 'projection'"):
+        from_dict(get_family("cgan").config_cls, {"d_conditioning": "concat"})
+
+
+def test_a_projection_cgan_trains_its_class_embeddings(tmp_path):
+    run = resolve_config("mnist-5k", "cgan", ["train.batch_size=8", "train.device='cpu'", "train.fid_every=0",
+                                              "model.d_conditioning='projection'"], num_classes=10)
+    trainer = Trainer(run, tiny_data(), tmp_path)
+    before = trainer.D.class_embedding.weight.clone()
+    logs = trainer.iteration(torch.arange(8), train_g=True)
+    assert all(torch.isfinite(torch.tensor(v)) for v in logs.values()), logs
+    assert not torch.equal(before, trainer.D.class_embedding.weight)
+
+
 def test_unsupported_image_size_is_a_clear_error():
     with pytest.raises(ValueError, match="image_size must be"):
         get_family("dcgan").build_generator(make_config("dcgan", 1, 30))
