@@ -146,6 +146,15 @@ def test_real_statistics_are_cached_as_safetensors(extractor, tmp_path, monkeypa
     assert torch.allclose(again["mu"], first["features"].double().mean(0))
 
 
+def test_a_cache_folder_that_cannot_be_written_costs_the_cache_not_the_statistics(extractor, tmp_path, monkeypatch):
+    blocked = tmp_path / "a-file"  # a file where the cache folder should be: no write can succeed (as root, too)
+    blocked.write_bytes(b"")
+    monkeypatch.setattr(feat, "CACHE_DIR", blocked / "stats")
+    stats = feat.real_statistics("mnist", "test", 1, 28, n=12, extractor=extractor)
+    assert stats["features"].shape == (12, 2048)
+    assert torch.allclose(stats["mu"], stats["features"].double().mean(0))
+
+
 def test_packed_statistics_keep_the_fid(extractor):
     torch.manual_seed(0)
     a, b = torch.randn(3000, 2048).double(), (torch.randn(3000, 2048) * 1.1 + 0.05).double()

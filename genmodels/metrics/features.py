@@ -7,6 +7,7 @@ parallel without a second process or a second copy of the weights.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -145,6 +146,7 @@ def real_statistics(dataset: str, split: str, channels: int, image_size: int, n:
     2-core CPU once, then load in a second. With features=False (FID alone, no KID) the statistics the
     repository ships (`shipped_path`) serve when nothing is cached: {"mu", "sigma", "n"}. Images are
     fitted to the model's (channels, image_size) first, so real and generated images pass through the same resize.
+    A cache folder that cannot be written (a read-only home in a container) costs the cache, never the result.
     """
     precision = extractor.precision if extractor is not None else "fp32"
     path = cache_path(dataset, split, channels, image_size, n, precision)
@@ -160,8 +162,9 @@ def real_statistics(dataset: str, split: str, channels: int, image_size: int, n:
     features = extractor(images, progress)
     mu, sigma = feature_stats(features)
     stats = {"features": features, "mu": mu, "sigma": sigma}
-    save_tensors(path, stats, metadata={"dataset": dataset, "split": split, "n": str(len(images)),
-                                        "protocol": extractor.describe()})
+    with contextlib.suppress(OSError):
+        save_tensors(path, stats, metadata={"dataset": dataset, "split": split, "n": str(len(images)),
+                                            "protocol": extractor.describe()})
     return stats
 
 
