@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from genmodels import checkpoint as ckpt
+from genmodels.config import shown_path
 from genmodels.metrics import METRICS
 from pages.app.common import SWEEPS_ENV, run_page, sweeps_root
 from train.sweep import RESULTS_JSON, SHIPPED_RESULTS, figure
@@ -68,7 +69,7 @@ def body() -> None:
     root = sweeps_root()
     found = sorted(root.glob(f"*/{RESULTS_JSON}"))
     if not found:
-        st.info(f"No sweeps in `{root}` yet. Run one, for example\n\n```\n{EXAMPLE}\n```\n\nand its table and chart "
+        st.info(f"No sweeps in `{shown_path(root)}` yet. Run one, for example\n\n```\n{EXAMPLE}\n```\n\nand its table and chart "
                 f"appear here (set {SWEEPS_ENV} to read another folder). The project's own sweeps are listed below.")
     found += sorted(SHIPPED_RESULTS.glob(f"*/{RESULTS_JSON}"))
     if not found:
