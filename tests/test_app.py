@@ -315,6 +315,12 @@ def test_sidebar_is_drawn_once_and_keeps_its_choice_across_pages(monkeypatch, we
     assert "Sample · VAE" in texts(at)
 
 
+def test_an_empty_weights_folder_inside_the_repository_is_named_from_its_root(monkeypatch):
+    at = open_app(monkeypatch, Path.cwd() / "runs" / "no-weights-here")
+    assert "No usable checkpoint was found in `runs/no-weights-here`" in texts(at)
+    assert "mkdir -p runs/no-weights-here/mnist" in texts(at) and str(Path.cwd()) not in texts(at)
+
+
 def test_sidebar_accepts_a_folder_and_rejects_a_bad_repo_id(monkeypatch, weights_dir, tmp_path):  # noqa: F811
     at = open_app(monkeypatch, tmp_path)
     assert "No models yet" in texts(at)

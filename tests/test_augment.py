@@ -8,9 +8,8 @@ import torch
 
 from genmodels import augment
 from genmodels.config import ConfigError
-from genmodels.objectives import Batch, NonSaturatingGAN
 from genmodels.models.lsgan import LeastSquaresGAN
-from genmodels.objectives import AuxiliaryClassifierGAN, WassersteinGP
+from genmodels.objectives import AuxiliaryClassifierGAN, Batch, NonSaturatingGAN, WassersteinGP
 
 
 def shifted(image: torch.Tensor, dy: int, dx: int) -> torch.Tensor:

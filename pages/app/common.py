@@ -15,7 +15,7 @@ import streamlit as st
 import torch
 
 from genmodels import checkpoint as ckpt
-from genmodels.config import WEIGHTS_ENV, ConfigError, weights_root
+from genmodels.config import WEIGHTS_ENV, ConfigError, shown_path, weights_root
 from genmodels.data import DatasetUnavailable, load_data
 from genmodels.device import devices
 from genmodels.explore import LabelTextError, principal_directions
@@ -219,8 +219,7 @@ def sidebar() -> Selection:
             if e.error and e.location in st.session_state.get("extra_locations", []):
                 st.error(f"Could not add {e.key}: {e.error}")
         # Relative to the app's folder where it lies inside it: the machine's own path means nothing in a screenshot.
-        shown = root.relative_to(Path.cwd()) if root.is_relative_to(Path.cwd()) else root
-        st.caption(f"Checkpoints from `{shown}` (set {WEIGHTS_ENV} to change).")
+        st.caption(f"Checkpoints from `{shown_path(root)}` (set {WEIGHTS_ENV} to change).")
     sel = Selection(entries, entry, device)
     st.session_state[SELECTION] = sel
     return sel
@@ -288,7 +287,7 @@ def require_model(sel: Selection) -> tuple[Entry, object]:
 
 
 def no_models_message(sel: Selection) -> None:
-    root = weights_root()
+    root = shown_path(weights_root())
     st.info(f"**No models yet.** No usable checkpoint was found in `{root}`.\n\n" + TRAIN_HINT.format(root=root))
     for e in sel.entries:
         if e.error:
