@@ -106,13 +106,15 @@ def chrome(profile: Path, width: int = 1400, height: int = 1000, network_log: bo
 
 
 def wait_idle(driver, timeout: float = 60) -> None:
-    """Until Streamlit has finished the current script run (its status widget says "running" while busy)."""
+    """Until Streamlit has finished the current script run: its status widget says "running" while busy, and the
+    elements a run has not yet reached again are marked stale. The widget shows only after a delay, so on a loaded
+    machine a run can be under way without it, its message written above the previous run's stale elements."""
     from selenium.webdriver.common.by import By
 
     time.sleep(0.2)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'):
+        if not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"], [data-stale="true"]'):
             return
         time.sleep(0.05)
     raise TimeoutError(f"the app kept running for more than {timeout} s")
