@@ -17,17 +17,19 @@ def weights_without_models(folder: Path) -> Path:
 
 
 def trainer_processes(root: Path) -> list[int]:
-    """Pids of `python -m train` processes writing under `root`, read from /proc as any process could."""
-    found = []
+    """Pids of `python -m train` processes writing under `root`, read from /proc as any process could. A child a
+    trainer forks (a library running a helper program) bears its parent's command line until it execs: it is part
+    of that trainer, not a second one, so only processes whose parent is not such a trainer count."""
+    found = {}
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             args = (proc / "cmdline").read_bytes().split(b"\0")
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
+            state, parent = (proc / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, IndexError, ValueError):
             continue
         if b"train" in args and any(a.startswith(str(root).encode()) for a in args) and state != "Z":
-            found.append(int(proc.name))
-    return found
+            found[int(proc.name)] = int(parent)
+    return [pid for pid, parent in found.items() if parent not in found]
 
 
 def end_runs(manager) -> None:
