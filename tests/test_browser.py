@@ -19,8 +19,8 @@ import pytest
 
 from app_fixtures import sweeps_dir, weights_dir  # noqa: F401  (fixtures)
 from genmodels import checkpoint as ckpt
-from pages.app.browser import (CHROMEDRIVER, CHROMIUM, chrome, free_port, image_sources, running_app, start_server,
-                               stop_server, stroke, wait_for_images, wait_idle)
+from pages.app.browser import (CHROMEDRIVER, CHROMIUM, chrome, free_port, image_sources, start_server, stop_server,
+                               stroke, wait_for_images, wait_idle)
 from train.fixtures import digit_png
 
 # Each page's URL and a title it shows, as a visitor reads them.
@@ -99,8 +99,18 @@ def shots(tmp_path_factory) -> Path:
     return folder
 
 
-def open_page(driver, url: str, images: int = 1) -> list[str]:
-    driver.get(url)
+def opened(driver, url: str, page: str, reuse: bool = False) -> None:
+    """Open `page` by its URL: its title is the page's. Each page's test opens it this way, so every page is opened
+    by its URL (a separate tour of all of them loaded each page twice, 5-8 CPU-s of Chromium a load). With `reuse`,
+    a browser the test before left on this URL, having only read the page, is not sent there again."""
+    if not (reuse and driver.current_url == url):
+        driver.get(url)
+    heading = WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "h1"))[0].text
+    assert heading.startswith(PAGE_TITLES[page]), (page, heading)
+
+
+def open_page(driver, url: str, page: str, images: int = 1, reuse: bool = False) -> list[str]:
+    opened(driver, url, page, reuse)
     wait_for_images(driver, images)
     wait_idle(driver)
     return image_sources(driver)
@@ -139,26 +149,28 @@ def move_first_slider(driver, steps: int) -> None:
     ActionChains(driver).send_keys(*[Keys.ARROW_RIGHT] * steps).perform()
 
 
-def test_first_request_to_a_sub_page_then_every_page(weights_dir, sweeps_dir, tmp_path):  # noqa: F811
-    """A fresh server's first request goes to /sample. The entry script runs for it: the shared sidebar and the
-    page menu in words are there, not a menu of file names without the sidebar. Then every page by its URL."""
-    with running_app(weights_dir, tmp_path, sweeps=sweeps_dir) as (url, driver):
-        open_page(driver, f"{url}/sample")
-        sidebar = driver.find_element(By.CSS_SELECTOR, '[data-testid="stSidebar"]').text
-        for label in ("Dataset", "Model", "Device", *PAGE_TITLES.values()):
-            assert label in sidebar, (label, sidebar)
-        assert "common" not in sidebar.split()
-        assert len(driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebar"] [data-testid="stSelectbox"]')) == 2
-        for page, title in PAGE_TITLES.items():
-            driver.get(f"{url}/{page}")
-            heading = WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "h1"))[0].text
-            assert heading.startswith(title), (page, heading)
-            wait_idle(driver)
-            finish(driver, tmp_path / f"first_{page or 'zoo'}.png")
+def test_first_request_to_a_sub_page_shows_the_shared_sidebar(browser, app_url):
+    """The module's server is fresh here, this being its first test: its first request goes to /sample. The entry
+    script runs for it: the shared sidebar and the page menu in words are there, not a menu of file names without
+    the sidebar. Every page by its URL follows, one test a page, each of which checks the page's title
+    (`opened`)."""
+    open_page(browser, f"{app_url}/sample", "sample")
+    sidebar = browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebar"]').text
+    for label in ("Dataset", "Model", "Device", *PAGE_TITLES.values()):
+        assert label in sidebar, (label, sidebar)
+    assert "common" not in sidebar.split()
+    assert len(browser.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebar"] [data-testid="stSelectbox"]')) == 2
+
+
+def test_sample_new_seed_changes_the_grid(browser, app_url, shots):
+    before = open_page(browser, f"{app_url}/sample", "sample", reuse=True)  # the sidebar test's load
+    type_and_wait(browser, '[data-testid="stNumberInput"] input', "5", before)
+    assert "seed 5" in page_text(browser)
+    finish(browser, shots / "2_sample.png")
 
 
 def test_model_zoo(browser, app_url, shots):
-    open_page(browser, app_url, images=3)
+    open_page(browser, app_url, "", images=3)
     text = page_text(browser)
     assert "Model zoo" in text and "DCGAN" in text and "VAE" in text and "CGAN" in text
     assert "123.4" in text, "the FID from metrics.json is on the DCGAN card"
@@ -169,15 +181,8 @@ def test_model_zoo(browser, app_url, shots):
     finish(browser, shots / "1_model_zoo.png")
 
 
-def test_sample_new_seed_changes_the_grid(browser, app_url, shots):
-    before = open_page(browser, f"{app_url}/sample")
-    type_and_wait(browser, '[data-testid="stNumberInput"] input', "5", before)
-    assert "seed 5" in page_text(browser)
-    finish(browser, shots / "2_sample.png")
-
-
 def test_latent_slider_updates_the_image(browser, app_url, shots):
-    open_page(browser, f"{app_url}/latent")
+    open_page(browser, f"{app_url}/latent", "latent")
     # The server's sliders (tests/test_browser_explorer.py drags the in-browser ones).
     main_area(browser).find_element(By.XPATH, ".//label[.//p[text()='Redraw while dragging']]").click()
     WebDriverWait(browser, 60).until(lambda d: "PC1 · " in page_text(d))
@@ -191,7 +196,7 @@ def test_latent_slider_updates_the_image(browser, app_url, shots):
 
 
 def test_conditional_text_box_writes_digits(browser, app_url, shots):
-    before = open_page(browser, f"{app_url}/conditional", images=4)
+    before = open_page(browser, f"{app_url}/conditional", "conditional", images=4)
     assert "2 · sees" in page_text(browser), "each digit carries the classifier's verdict"
     type_and_wait(browser, '[data-testid="stTextInput"] input', "1984", before, images=4)
     assert "9 · sees" in page_text(browser)
@@ -199,7 +204,7 @@ def test_conditional_text_box_writes_digits(browser, app_url, shots):
 
 
 def test_reconstruct_map_click_and_upload(browser, app_url, shots, tmp_path):
-    open_page(browser, f"{app_url}/reconstruct", images=9)
+    open_page(browser, f"{app_url}/reconstruct", "reconstruct", images=9)
     assert "mean SSIM" in page_text(browser)
     # A point of the last trace (class 9): plotly draws it above every other class, so no point of another
     # class can lie over it and take the click.
@@ -239,7 +244,7 @@ def wait_for_text(driver, text: str, timeout: float = 60) -> str:
 
 def test_draw_asks_for_a_larger_drawing_on_a_dot(browser, app_url):
     # A tap of the pen: fitted into the models' 20-pixel box, it was a solid disc, read as a "0, 90% sure".
-    browser.get(f"{app_url}/draw")
+    opened(browser, f"{app_url}/draw", "draw")
     wait_for_text(browser, "Draw a digit in the box")
     stroke(browser, [(0, 0), (1, 1)])
     text = wait_for_text(browser, "Draw it larger")
@@ -284,7 +289,7 @@ def test_draw_a_one_then_scribble_then_clear(browser, app_url, shots, tmp_path):
 
 
 def test_metrics_page_draws_the_charts(browser, app_url, shots):
-    browser.get(f"{app_url}/metrics")
+    opened(browser, f"{app_url}/metrics", "metrics")
     WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot"))
     wait_for_images(browser, 2)
     wait_idle(browser)
@@ -300,7 +305,7 @@ def test_metrics_grid_cells_read_as_numbers_or_a_dash_and_every_column_fits(brow
     accuracy does not apply: a dash), and in a 1400 px window every column of every table is in view, none past
     the edge behind a horizontal scroll."""
     assert browser.get_window_size()["width"] == 1400
-    browser.get(f"{app_url}/metrics")
+    opened(browser, f"{app_url}/metrics", "metrics", reuse=True)  # the charts test's load
     WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, '[data-testid="stDataFrame"]'))
     wait_idle(browser)
     painted = set(WebDriverWait(browser, 30).until(
@@ -325,7 +330,7 @@ def test_metrics_grid_cells_read_as_numbers_or_a_dash_and_every_column_fits(brow
 
 
 def test_sweeps_page_shows_the_table_and_the_chart(browser, app_url, shots):
-    browser.get(f"{app_url}/sweeps")
+    opened(browser, f"{app_url}/sweeps", "sweeps")
     WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot"))
     WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, '[data-testid="stDataFrame"]'))
     wait_idle(browser)

@@ -13,6 +13,7 @@ import torch
 from genmodels import checkpoint as ckpt
 from genmodels.data import load_data
 from interrupt import kill_after_step
+from train.__main__ import main as train_main
 from train.config import resolve_config
 from train.outcome import read_outcome
 from train.trainer import Trainer, TrainingDiverged
@@ -30,14 +31,15 @@ def mnist():
     return load_data("mnist-5k", "train")
 
 
-def test_list_shows_datasets_families_and_configs():
-    out = cli("--list").stdout
+def test_list_shows_datasets_families_and_configs(capsys):
+    assert train_main(["--list"]) == 0
+    out = capsys.readouterr().out
     for word in ("mnist", "fashion-mnist", "cifar10", "folder:PATH", "vae", "gan", "dcgan", "wgan_gp", "acgan", "cgan",
                  "Gulrajani et al. 2017", "fashion-mnist wgan_gp"):
         assert word in out
 
 
-def test_short_cli_run_writes_a_checkpoint_that_loads(tmp_path):
+def test_short_cli_run_writes_a_checkpoint_that_loads(tmp_path, capsys):
     out = tmp_path / "run"
     result = cli("mnist-5k", "cgan", "--max-steps", "12", "--batch-size", "32", "--out", str(out), "--set", "model.width=16")
     assert result.returncode == 0, result.stderr
@@ -54,11 +56,13 @@ def test_short_cli_run_writes_a_checkpoint_that_loads(tmp_path):
         x = model.generate(torch.randn(10, model.latent_dim), torch.arange(10))
     assert x.shape == (10, 1, 28, 28)
     assert read_outcome(out) == {"outcome": "finished", "checkpoint": str(out / "checkpoint")}
-    # a second run into the same folder must not silently overwrite it
-    again = cli("mnist-5k", "cgan", "--max-steps", "1", "--out", str(out))
-    assert again.returncode == 1 and "--resume" in again.stderr
+    # a second run into the same folder must not silently overwrite it: main() refuses it, here in this process
+    # (a process more costs ~4 CPU-s of imports; the real CLI's exit status is checked just above)
+    assert train_main(["mnist-5k", "cgan", "--max-steps", "1", "--out", str(out)]) == 1
+    stderr = capsys.readouterr().err
+    assert "--resume" in stderr
     said = read_outcome(out)
-    assert said["outcome"] == "error" and said["message"] in again.stderr and "--resume" in said["message"]
+    assert said["outcome"] == "error" and said["message"] in stderr and "--resume" in said["message"]
 
 
 def run_config(*overrides: str):
@@ -135,9 +139,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_pa
 def test_cli_errors_are_one_clear_line(args, message, tmp_path, capsys):
     """The CLI's main() in this process: an exception it let through would fail the test as a traceback would show;
     `python -m train` itself runs in the tests above and below (4 CPU-s of imports per process, AVX2 CPU)."""
-    from train.__main__ import main
-
-    assert main([*args, "--out", str(tmp_path / "run")]) == 1
+    assert train_main([*args, "--out", str(tmp_path / "run")]) == 1
     said = capsys.readouterr()
     assert said.err.startswith("error: ") and said.err.count("\n") == 1 and message in said.err
     assert said.out == "" and not (tmp_path / "run").exists(), "a refused command leaves no run folder"
@@ -234,9 +236,11 @@ def test_conditional_model_logs_per_epoch_label_accuracy(tmp_path, mnist):
     assert accuracies[-1] == pytest.approx(expected, abs=1e-9)
 
 
-def test_ship_copies_the_best_epoch_with_the_whole_history(tmp_path, mnist):
+def test_ship_copies_the_best_epoch_with_the_whole_history(tmp_path, mnist, capsys):
     import numpy as np
     from PIL import Image
+
+    from train import ship
 
     run = run_config("train.epochs=3", "train.fid_every=1", "train.fid_samples=300")
     small = type(mnist)(mnist.images[:320], mnist.labels[:320], mnist.class_names, mnist.source, name="mnist")
@@ -259,12 +263,12 @@ def test_ship_copies_the_best_epoch_with_the_whole_history(tmp_path, mnist):
     shipped, trained = (np.asarray(Image.open(p / "preview.png"), dtype=int) for p in (dest, best))
     assert shipped.shape == trained.shape and np.abs(shipped - trained).max() <= 2
 
-    final = subprocess.run([sys.executable, "-m", "train.ship", str(tmp_path / "run"), str(dest), "--final"], cwd=ROOT,
-                           capture_output=True, text=True, timeout=120)
-    assert final.returncode == 0, final.stderr
+    # The CLI's other cases through its main() in this process (the command itself ran above): an exception it let
+    # through would fail the test as a traceback would show, and a process more costs ~4 CPU-s of imports.
+    assert ship.main([str(tmp_path / "run"), str(dest), "--final"]) == 0
     assert ckpt.load(dest).checkpoint[ckpt.HASH] == ckpt.load(tmp_path / "run" / "checkpoint").checkpoint[ckpt.HASH]
 
-    missing = subprocess.run([sys.executable, "-m", "train.ship", str(tmp_path / "nothing"), str(tmp_path / "w")],
-                             cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert missing.returncode == 1 and "is not a checkpoint folder" in missing.stderr and "Traceback" not in missing.stderr
+    capsys.readouterr()
+    assert ship.main([str(tmp_path / "nothing"), str(tmp_path / "w")]) == 1
+    assert "is not a checkpoint folder" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
