@@ -198,7 +198,8 @@ def test_candidates_hold_the_leading_epochs_and_ship_chooses_among_them_by_incep
     assert fid_from_features(fake, real) == pytest.approx(choice["fid_by_epoch"][f"{choice['epoch']:g}"], abs=1e-3)
 
 
-def test_vae_mixture_prior_is_fitted_to_the_encoder_means_each_epoch(tmp_path, mnist):
+def test_vae_mixture_prior_is_fitted_to_the_encoder_means_each_epoch_and_refitted_larger_to_ship(tmp_path, mnist,
+                                                                                                   capsys):
     from genmodels.data import to_float
     from genmodels.metrics.suite import classifier_fid
 
@@ -215,6 +216,30 @@ def test_vae_mixture_prior_is_fitted_to_the_encoder_means_each_epoch(tmp_path, m
     # and the logged FID is of samples from that prior, not from N(0, I)
     history = json.loads((tmp_path / "checkpoint" / "history.json").read_text())["epochs"]
     assert classifier_fid(model, "mnist", n=200, ref_split="train") == pytest.approx(history[-1]["classifier_fid"], rel=1e-3)
+
+    # ship --prior-components: the same networks with a larger mixture, fitted to the codes of the whole training split
+    from train import ship
+    dest = tmp_path / "shipped"
+    ship.ship(tmp_path, dest, final=True, prior_components=5)
+    refit = ckpt.load(dest)
+    assert refit.checkpoint["model"]["prior_components"] == 5 and refit.prior_means.shape == (5, 4)
+    assert refit.checkpoint["training"]["prior_refit"] == {"components": 5, "split": "train", "seed": 0}
+    for name, tensor in model.state_dict().items():
+        if not name.startswith("prior_"):
+            assert torch.equal(refit.state_dict()[name], tensor), name
+    with torch.no_grad():
+        all_codes = model.encode(to_float(load_data("mnist", "train").images))[0]
+    assert torch.allclose(refit.prior_weights @ refit.prior_means, all_codes.mean(0), atol=1e-4)
+    assert not torch.allclose(all_codes.mean(0), codes.mean(0), atol=1e-4), "the 512 training codes would pass too"
+    assert (dest / "preview.png").is_file()
+    # only a VAE with a mixture prior has one to refit; the destination is left as it was
+    gan = tmp_path / "gan"
+    Trainer(run_config("train.max_steps=2"), small, gan).fit()
+    with pytest.raises(ckpt.CheckpointError, match="has none"):
+        ship.ship(gan, tmp_path / "not-written", prior_components=5)
+    assert not (tmp_path / "not-written").exists()
+    assert ship.main([str(tmp_path), str(tmp_path / "not-written"), "--prior-components", "5000"]) == 1
+    assert "up to 1000" in capsys.readouterr().err and not (tmp_path / "not-written").exists()
 
 
 def test_conditional_model_logs_per_epoch_label_accuracy(tmp_path, mnist):

@@ -1,12 +1,14 @@
 """Copy a finished run's checkpoint into a weights folder the app reads.
 
-    python -m train.ship RUN_DIR DEST [--final | --choose N]
+    python -m train.ship RUN_DIR DEST [--final | --choose N] [--prior-components K]
 
 Ships RUN_DIR/best (the epoch with the lowest per-epoch FID) when the run kept one, else (or with --final)
 RUN_DIR/checkpoint, the last epoch. With --choose N it ships the epoch of lowest Inception FID, N samples against N
 training images, among the leading epochs the per-epoch FID screened (RUN_DIR/candidates/, kept with
 train.keep_candidates), best/ and the last epoch: the fast per-epoch FID (a classifier's features) and Inception FID
 disagree across models, and the test split is kept for the number that ships. config.json records the choice.
+With --prior-components K a VAE ships with its mixture prior fitted again, with K components, to the encoder means
+of its whole training split: the trainer refits the prior after every epoch, where a large K costs minutes an epoch.
 
 DEST gets its weights and config.json, written again by `genmodels.checkpoint.save` (the same tensors, with the
 content hash that `load` checks, also for runs saved before checkpoints had one), the run's whole history.json (every
@@ -16,15 +18,19 @@ other weights, so it is removed: measure the new ones with `python -m genmodels.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 from genmodels import checkpoint as ckpt
 from genmodels.checkpoint import CheckpointError
+from genmodels.config import ConfigError
+from genmodels.data import load_data
 from genmodels.device import pick_device
 from genmodels.metrics.features import get_extractor
 from genmodels.metrics.suite import fid_kid, inception_features
-from genmodels.sampling import preview_grid
+from genmodels.registry import get_family
+from genmodels.sampling import eval_mode, preview_grid
 
 MAX_WEIGHTS_BYTES = 10 * 2**20  # the shipped weights stay small enough for git and a Space
 
@@ -60,7 +66,27 @@ def choose(run: Path, n: int, device: str | None = None) -> tuple[Path, dict]:
     return folders[epoch], record
 
 
-def ship(run: Path, dest: Path, final: bool = False, choose_n: int = 0, device: str | None = None) -> Path:
+def refit_prior(model, components: int):
+    """A copy of the VAE `model` whose mixture prior has `components` components, fitted to the encoder means of the
+    model's whole training split (Ghosh et al. 2020, section 4); every other tensor is the model's own."""
+    if not getattr(model, "prior_components", 0):
+        raise CheckpointError("--prior-components refits a VAE's mixture prior, and this checkpoint has none")
+    try:
+        config = dataclasses.replace(model.config, prior_components=components)
+    except ConfigError as e:
+        raise CheckpointError(str(e)) from e
+    refit = get_family(model.checkpoint["family"]).build_generator(config)
+    refit.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("prior_")}, strict=False)
+    c, size = model.image_shape[0], model.image_shape[1]
+    images = load_data(model.checkpoint["data"]["dataset"], "train", size, c).images
+    with eval_mode(refit):
+        refit.fit_prior(refit.encode_means(images))
+    refit.checkpoint = model.checkpoint
+    return refit
+
+
+def ship(run: Path, dest: Path, final: bool = False, choose_n: int = 0, device: str | None = None,
+         prior_components: int = 0) -> Path:
     choice = None
     if choose_n:
         source, choice = choose(run, choose_n, device)
@@ -75,6 +101,9 @@ def ship(run: Path, dest: Path, final: bool = False, choose_n: int = 0, device: 
     history = ckpt.check_history(ckpt.read_json(path), path)
     config = model.checkpoint
     training = {**config.get("training", {}), **({"choice": choice} if choice else {})}
+    if prior_components:
+        model = refit_prior(model, prior_components)
+        training["prior_refit"] = {"components": prior_components, "split": "train", "seed": 0}
     ckpt.save(model, dest, config["family"], data=config.get("data"), training=training)
     ckpt.write_json(dest / ckpt.HISTORY, history)
     image = preview_grid(model)
@@ -92,9 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     how.add_argument("--choose", type=int, default=0, metavar="N",
                      help="ship the leading epoch of lowest Inception FID, N samples against N training images")
     ap.add_argument("--device", help="device for --choose (default: the best one here)")
+    ap.add_argument("--prior-components", type=int, default=0, metavar="K",
+                    help="a VAE: fit its mixture prior again with K components to the whole training split")
     args = ap.parse_args(argv)
     try:
-        source = ship(args.run, args.dest, args.final, args.choose, args.device)
+        source = ship(args.run, args.dest, args.final, args.choose, args.device, args.prior_components)
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
