@@ -199,7 +199,7 @@ def test_candidates_hold_the_leading_epochs_and_ship_chooses_among_them_by_incep
 
 
 def test_vae_mixture_prior_is_fitted_to_the_encoder_means_each_epoch_and_refitted_larger_to_ship(tmp_path, mnist,
-                                                                                                   capsys):
+                                                                                                   capsys, monkeypatch):
     from genmodels.data import to_float
     from genmodels.metrics.suite import classifier_fid
 
@@ -240,6 +240,11 @@ def test_vae_mixture_prior_is_fitted_to_the_encoder_means_each_epoch_and_refitte
     assert not (tmp_path / "not-written").exists()
     assert ship.main([str(tmp_path), str(tmp_path / "not-written"), "--prior-components", "5000"]) == 1
     assert "up to 1000" in capsys.readouterr().err and not (tmp_path / "not-written").exists()
+    # the codes to fit come from the training split: without its files, a message and nothing written
+    from genmodels import data as gdata
+    monkeypatch.setattr(gdata, "DATA_ROOT", tmp_path / "empty")
+    assert ship.main([str(tmp_path), str(tmp_path / "not-written"), "--prior-components", "5"]) == 1
+    assert "training split" in capsys.readouterr().err and not (tmp_path / "not-written").exists()
 
 
 def test_conditional_model_logs_per_epoch_label_accuracy(tmp_path, mnist):

@@ -25,7 +25,7 @@ from pathlib import Path
 from genmodels import checkpoint as ckpt
 from genmodels.checkpoint import CheckpointError
 from genmodels.config import ConfigError
-from genmodels.data import load_data
+from genmodels.data import DatasetUnavailable, load_data
 from genmodels.device import pick_device
 from genmodels.metrics.features import get_extractor
 from genmodels.metrics.suite import fid_kid, inception_features
@@ -78,7 +78,10 @@ def refit_prior(model, components: int):
     refit = get_family(model.checkpoint["family"]).build_generator(config)
     refit.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("prior_")}, strict=False)
     c, size = model.image_shape[0], model.image_shape[1]
-    images = load_data(model.checkpoint["data"]["dataset"], "train", size, c).images
+    try:
+        images = load_data(model.checkpoint["data"]["dataset"], "train", size, c).images
+    except DatasetUnavailable as e:  # the codes to fit are the training split's: without it, nothing to ship
+        raise CheckpointError(f"--prior-components needs the model's training split: {e}") from e
     with eval_mode(refit):
         refit.fit_prior(refit.encode_means(images))
     refit.checkpoint = model.checkpoint
