@@ -14,7 +14,6 @@ from . import losses
 from .augment import diff_augment, parse_policy
 from .config import Checks
 from .data import ImageData
-from .sampling import eval_mode
 
 
 @dataclass
@@ -198,9 +197,7 @@ class ELBO(Objective):
         """Fit a mixture prior to the encoder means of the whole training split (Ghosh et al. 2020, section 4)."""
         if not getattr(shipped, "prior_components", 0):
             return
-        with eval_mode(shipped):
-            codes = shipped.encode_means(data.images)
-        shipped.fit_prior(codes)
+        shipped.fit_prior_to(data.images)
         for model in copies:
             model.load_state_dict({k: v for k, v in shipped.state_dict().items() if k.startswith("prior_")}, strict=False)
 

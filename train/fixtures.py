@@ -104,7 +104,7 @@ def build_checkpoints(root: Path) -> Path:
                                     {"prior_components": 10} if family.has_encoder else {})
         model = family.build_generator(config).eval()
         if family.has_encoder:
-            model.fit_prior(model.encode_means(data.images[:500]))
+            model.fit_prior_to(data.images[:500])
         ckpt.save(model, root / DATASET / name, name,
                   data={"dataset": DATASET, "class_names": [str(c) for c in range(data.num_classes)]})
     return root

@@ -30,7 +30,7 @@ from genmodels.device import pick_device
 from genmodels.metrics.features import get_extractor
 from genmodels.metrics.suite import fid_kid, inception_features
 from genmodels.registry import get_family
-from genmodels.sampling import eval_mode, preview_grid
+from genmodels.sampling import preview_grid
 
 MAX_WEIGHTS_BYTES = 10 * 2**20  # the shipped weights stay small enough for git and a Space
 
@@ -82,8 +82,7 @@ def refit_prior(model, components: int):
         images = load_data(model.checkpoint["data"]["dataset"], "train", size, c).images
     except DatasetUnavailable as e:  # the codes to fit are the training split's: without it, nothing to ship
         raise CheckpointError(f"--prior-components needs the model's training split: {e}") from e
-    with eval_mode(refit):
-        refit.fit_prior(refit.encode_means(images))
+    refit.fit_prior_to(images)
     refit.checkpoint = model.checkpoint
     return refit
 

@@ -17,6 +17,7 @@ from ..config import Checks
 from ..data import to_float
 from ..objectives import ELBO
 from ..registry import Family, register
+from ..sampling import eval_mode
 from .base import Generator, ModelConfig
 from .blocks import ConvFeatures, ConvGenerator, stack_geometry
 
@@ -138,6 +139,12 @@ class VAE(Generator):
             return super().truncate(z, truncation)
         k, eps = self.split_noise(z.float())
         return self.join_noise(k, eps * truncation)
+
+    @torch.no_grad()
+    def fit_prior_to(self, images: torch.Tensor) -> None:
+        """Fit the mixture to the encoder means of `images` (a whole training split), batch norm on running stats."""
+        with eval_mode(self):
+            self.fit_prior(self.encode_means(images))
 
     @torch.no_grad()
     def fit_prior(self, codes: torch.Tensor, seed: int = 0) -> None:
