@@ -83,7 +83,6 @@ def refit_prior(model, components: int):
     except DatasetUnavailable as e:  # the codes to fit are the training split's: without it, nothing to ship
         raise CheckpointError(f"--prior-components needs the model's training split: {e}") from e
     refit.fit_prior_to(images)
-    refit.checkpoint = model.checkpoint
     return refit
 
 
