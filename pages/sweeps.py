@@ -15,20 +15,23 @@ EXAMPLE = "python -m train.sweep train/sweeps/mnist-dcgan-lr-optimizer.toml"
 
 
 def trial_table(results: dict) -> None:
-    """One row per trial: its settings, how far it got, its final losses and its measured metrics."""
+    """One row per trial: its settings, its scores, how far it got and its final losses."""
     trials = results["trials"]
     keys = results["keys"]
     # A setting stays a number where every trial's value is one (so it sorts); lists and names become text.
     numeric = {k for k in keys if all(type(t["overrides"][k]) in (int, float) for t in trials)}
-    losses = list(dict.fromkeys(k for t in trials for k in t["final"]))
+    logged = list(dict.fromkeys(k for t in trials for k in t["final"]))
+    # The scores come right after the settings, the losses and bookkeeping last: a sweep of two settings had its
+    # scores past the window's edge, where a person comparing trials had to scroll the table sideways to find them.
+    losses = [k for k in logged if k in METRICS] + [k for k in logged if k not in METRICS]
     metrics = [n for n in METRICS if any(n in t["metrics"] for t in trials)]
     frame = pd.DataFrame([{
         "trial": t["trial"], "status": t["status"],
         **{k: t["overrides"][k] if k in numeric else str(t["overrides"][k]) for k in keys},
+        **{n: t["metrics"].get(n, math.nan) for n in metrics},
+        **{f"final {k}": t["final"].get(k, math.nan) for k in losses},
         "epochs": t["epochs"], "steps": t["steps"],
         "minutes": t["wall_seconds"] / 60 if t["wall_seconds"] is not None else math.nan,
-        **{f"final {k}": t["final"].get(k, math.nan) for k in losses},
-        **{n: t["metrics"].get(n, math.nan) for n in metrics},
         # Only where a trial failed: an empty column took the last place in the window, cut off at its edge.
         **({"error": t["error"] or ""} if any(t["error"] for t in trials) else {})} for t in trials])
     # Values as a person reads them (a dash where a trial has none); the numbers underneath still sort.

@@ -286,6 +286,12 @@ def test_sweeps_page_without_sweeps_and_with_a_broken_one(monkeypatch, weights_d
     assert shipped and [o.split(" ")[0] for o in at.selectbox(key="sweep").options] == sorted(shipped)
     first = json.loads((SHIPPED_RESULTS / sorted(shipped)[0] / "results.json").read_text())  # the one shown first
     assert not at.error and f"**{first['model']}** on **{first['dataset']}**" in texts(at) and at.dataframe
+    # Its scores follow the settings, before the losses and bookkeeping: they had been past the window's edge.
+    columns = list(table(at)[0].columns)
+    scores = [c for c in columns if "↓" in c or "↑" in c]
+    settings = 2 + len(first["keys"])
+    assert scores and columns[settings:settings + len(scores)] == scores, columns
+    assert columns[:settings] == ["trial", "status", *first["keys"]], columns
     # the default folder, inside the repository, is named as a path from its root, never by where this machine keeps it
     at = open_app(monkeypatch, weights_dir, "sweeps", sweeps=Path.cwd() / "runs" / "no-sweeps-yet")
     assert "No sweeps in `runs/no-sweeps-yet` yet" in texts(at) and str(Path.cwd()) not in texts(at)
