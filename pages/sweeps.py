@@ -20,10 +20,9 @@ def trial_table(results: dict) -> None:
     keys = results["keys"]
     # A setting stays a number where every trial's value is one (so it sorts); lists and names become text.
     numeric = {k for k in keys if all(type(t["overrides"][k]) in (int, float) for t in trials)}
-    logged = list(dict.fromkeys(k for t in trials for k in t["final"]))
     # The scores come right after the settings, the losses and bookkeeping last: a sweep of two settings had its
     # scores past the window's edge, where a person comparing trials had to scroll the table sideways to find them.
-    losses = [k for k in logged if k in METRICS] + [k for k in logged if k not in METRICS]
+    losses = sorted(dict.fromkeys(k for t in trials for k in t["final"]), key=lambda k: k not in METRICS)
     metrics = [n for n in METRICS if any(n in t["metrics"] for t in trials)]
     frame = pd.DataFrame([{
         "trial": t["trial"], "status": t["status"],
