@@ -74,7 +74,7 @@ def test_shipped_specs_give_valid_trial_configs(spec, capsys):
     commands = capsys.readouterr().out.splitlines()
     parsed = sweep.read_spec(spec)
     plan = sweep.trials(parsed)
-    assert len(commands) == len(plan) >= 4
+    assert len(commands) == len(plan) >= 2  # a sweep compares settings: one trial would be a plain run
     for i, params in enumerate(plan):
         assert commands[i].startswith(f"trial-{i:03d}: python -m train {parsed.dataset} {parsed.model} --out sweep/trial-{i:03d} ")
         run = resolve_config(parsed.dataset, parsed.model, sweep.trial_overrides(parsed, params))  # values the config takes
