@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -94,14 +95,18 @@ def test_resume_refuses_a_different_config(tmp_path, mnist):
         Trainer(run_config("train.max_steps=4", "train.lr_decay=0.5"), mnist, tmp_path).resume()
 
 
-def test_killed_cli_run_resumes_from_its_last_checkpoint(tmp_path):
+def test_background_cli_run_stops_on_ctrl_c_and_resumes_from_its_last_checkpoint(tmp_path):
+    # Started as `nohup python -m train ... &` is, with SIGINT ignored: `kill -INT` still stops it, as "interrupted"
+    # (a SIGKILL crash and its resume are tests/test_runs.py's).
     out = tmp_path / "run"
     args = ["mnist-5k", "dcgan", "--batch-size", "32", "--out", str(out), "--set", "model.width=16",
             "--set", "train.checkpoint_minutes=0"]  # checkpoint after every iteration
     started = time.time()
     state = out / "resume" / "state.json"
-    killed_at = kill_after_step([sys.executable, "-m", "train", *args, "--max-steps", "1000"], ROOT, state, 3)
+    killed_at = kill_after_step([sys.executable, "-m", "train", *args, "--max-steps", "1000"], ROOT, state, 3,
+                                sig=signal.SIGINT, background_job=True)
     assert 3 <= killed_at < 1000
+    assert read_outcome(out) == {"outcome": "interrupted"}
     ckpt.load(out / "checkpoint")
     result = cli(*args, "--max-steps", str(killed_at + 5), "--resume")
     assert result.returncode == 0, result.stderr

@@ -12,7 +12,7 @@ from genmodels.data import DatasetUnavailable, dataset_names
 from genmodels.device import pick_device
 from genmodels.registry import family_names, get_family
 
-from .command import command_line
+from .command import command_line, restore_ctrl_c
 from .config import config_file, prepare
 from .outcome import ERROR, FINISHED, INTERRUPTED, clear_outcome, write_outcome
 from .trainer import Trainer, TrainingDiverged
@@ -97,4 +97,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    restore_ctrl_c()
     sys.exit(main())

@@ -3,6 +3,7 @@ trial's, and the run manager launches it."""
 from __future__ import annotations
 
 import shlex
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,3 +33,12 @@ def invocation(arguments: Sequence[str]) -> list[str]:
 def command_line(arguments: Sequence[str]) -> str:
     """The command a person types, as recorded and shown."""
     return shlex.join(["python", *invocation(arguments)])
+
+
+def restore_ctrl_c() -> None:
+    """Let SIGINT stop a long command even when it was started as a background job.
+
+    A shell starts `nohup python -m train ... &` with SIGINT ignored, and Python then leaves it ignored, so
+    `kill -INT` (the Train page's stop) did nothing and the run ran on until SIGKILL, without saying "interrupted".
+    Called from the entry points only: signal handlers belong to the main thread of a process of our own."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -40,7 +40,7 @@ from genmodels.config import ConfigError, from_dict
 from genmodels.data import DatasetUnavailable, ImageData
 from genmodels.registry import get_family
 
-from .command import command_line, train_arguments
+from .command import command_line, restore_ctrl_c, train_arguments
 from .config import SECTIONS, TrainConfig, prepare
 from .trainer import Trainer
 
@@ -346,4 +346,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    restore_ctrl_c()
     sys.exit(main())
