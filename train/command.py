@@ -39,6 +39,7 @@ def restore_ctrl_c() -> None:
     """Let SIGINT stop a long command even when it was started as a background job.
 
     A shell starts `nohup python -m train ... &` with SIGINT ignored, and Python then leaves it ignored, so
-    `kill -INT` (the Train page's stop) did nothing and the run ran on until SIGKILL, without saying "interrupted".
-    Called from the entry points only: signal handlers belong to the main thread of a process of our own."""
+    `kill -INT` did nothing and the run went on, never saying "interrupted". (The Train page's stop sends SIGINT too;
+    its trainers start with the default, since Streamlit handles SIGINT itself.) Called from the entry points only:
+    signal handlers belong to the main thread of a process of our own."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
