@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import asdict
 import sys
 from pathlib import Path
 
@@ -113,6 +114,11 @@ def test_failed_trials_are_recorded_and_the_sweep_goes_on(finished_sweep):
     model = ckpt.load(out / done["checkpoint"])
     assert model.checkpoint["model"]["width"] == 16 and model.checkpoint["training"]["train"]["optimizer"] == "adam"
     assert done["wall_seconds"] == model.checkpoint["training"]["wall_seconds"]
+    # Every setting, the config file's as well as the overrides, so the trial can be re-run after the config changes.
+    run = resolve_config("mnist-5k", "dcgan", sweep.trial_overrides(sweep.read_spec(spec), done["overrides"]))
+    assert done["config"] == json.loads(json.dumps({"model": model.checkpoint["model"], "train": asdict(run.train),
+                                                    "objective": asdict(run.objective)}))
+    assert [r["config"] for r in rows[1:]] == [None, None, None]  # failed before a checkpoint was written
     # The recorded command reproduces the trial with the ordinary CLI.
     assert done["command"] == model.checkpoint["training"]["command"] == (
         f"python -m train mnist-5k dcgan --out {out}/trial-000 --set train.batch_size=32 --set train.max_steps=2 "

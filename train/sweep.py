@@ -209,7 +209,8 @@ def collect(folder: Path, name: str, params: dict) -> dict:
     checkpoint = folder / ckpt.CHECKPOINT
     history = (ckpt.read_optional_json(checkpoint, ckpt.HISTORY) or {}).get("epochs", [])
     last = history[-1] if history else {}
-    training = ckpt.read_config(checkpoint).get("training", {}) if (checkpoint / ckpt.CONFIG).exists() else {}
+    config = ckpt.read_config(checkpoint) if (checkpoint / ckpt.CONFIG).exists() else {}
+    training = config.get("training", {})
     metrics = (ckpt.read_optional_json(checkpoint, ckpt.METRICS) or {}).get("metrics", {})
     return {
         "trial": name,
@@ -223,6 +224,9 @@ def collect(folder: Path, name: str, params: dict) -> dict:
         "metrics": {k: m["value"] for k, m in metrics.items()},
         "checkpoint": f"{name}/{ckpt.CHECKPOINT}" if (checkpoint / ckpt.WEIGHTS).exists() else None,
         "command": record.get("command"),
+        # Every setting the trial trained with, the config file's included: the overrides alone re-run differently
+        # once train/configs/ moves on.
+        "config": {"model": config["model"], **{k: training[k] for k in ("train", "objective")}} if config else None,
     }
 
 
