@@ -54,6 +54,12 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
     return ((grad.float().flatten(1).norm(2, dim=1) / grad_scale - 1) ** 2).mean()
 
 
+def top_k(fake_scores: torch.Tensor, k: int) -> torch.Tensor:
+    """The k highest of the discriminator's scores for a batch of fakes: top-k training (Sinha et al. 2020,
+    Algorithm 1) takes the generator's loss over these only, so a fake D already rejects sends it no gradient."""
+    return fake_scores.flatten().topk(k).values
+
+
 def auxiliary_classifier_loss(class_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """-log P(C = c | X): the class log-likelihood L_C of Odena et al. 2017, eq. 2-3."""
     return F.cross_entropy(class_logits.float(), labels)

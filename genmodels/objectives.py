@@ -5,6 +5,7 @@ Each objective supplies a discriminator (critic) loss and a generator loss for o
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -26,6 +27,7 @@ class Batch:
     fake_labels: torch.Tensor | None  # labels the generator is asked for
     fake: torch.Tensor | None = field(default=None, repr=False)
     grad_scale: float = 1.0           # the fp16 gradient scaler's factor, for gradients taken inside a loss
+    epoch: int = 0                    # epochs completed before this batch, for schedules
 
     def fake_images(self, generator: nn.Module) -> torch.Tensor:
         if self.fake is None:
@@ -64,12 +66,20 @@ class AdversarialObjective(Objective):
         # DiffAugment (Zhao et al. 2020): a comma-separated policy of color, translation, cutout; "" shows D the images
         # as they are.
         augment: str = ""
+        # Top-k training (Sinha et al. 2020): the generator learns only from the fraction of each batch's fakes that
+        # D scores most real. The fraction starts at 1 and is multiplied by TOP_K_DECAY each epoch, down to this
+        # floor (the paper's nu); 1 keeps every fake. Each process ranks its own share of the batch.
+        top_k: float = 1.0
 
         def __post_init__(self):
+            check = Checks(self, "objective")
             try:
                 parse_policy(self.augment)
             except ValueError as e:
-                Checks(self, "objective").fail("augment", str(e))
+                check.fail("augment", str(e))
+            check.number("top_k", above=0, at_most=1)
+
+    TOP_K_DECAY = 0.99  # gamma, the per-epoch decay of Sinha et al. 2020, section 4
 
     def __init__(self, params: "AdversarialObjective.Params"):
         super().__init__(params)
@@ -77,6 +87,15 @@ class AdversarialObjective(Objective):
 
     def seen_by_d(self, images: torch.Tensor) -> torch.Tensor:
         return diff_augment(images, self.policy) if self.policy else images
+
+    def kept(self, fake_scores: torch.Tensor, b: Batch) -> tuple[torch.Tensor, dict]:
+        """The fakes' scores the generator's loss is taken over, and what to log: all of them, or with top_k < 1
+        the highest (every objective here has D score real images above fakes)."""
+        fraction = max(self.params.top_k, self.TOP_K_DECAY ** b.epoch)
+        if fraction >= 1:
+            return fake_scores, {}
+        k = max(1, math.ceil(fraction * len(fake_scores)))
+        return losses.top_k(fake_scores, k), {"top_k": torch.tensor(k / len(fake_scores))}
 
 
 class NonSaturatingGAN(AdversarialObjective):
@@ -100,8 +119,9 @@ class NonSaturatingGAN(AdversarialObjective):
         return loss, {"loss_d": loss}
 
     def generator_loss(self, G, D, b):
-        loss = losses.gan_generator_loss(D(self.seen_by_d(b.fake_images(G)), b.fake_labels).float())
-        return loss, {"loss_g": loss}
+        scores, logs = self.kept(D(self.seen_by_d(b.fake_images(G)), b.fake_labels).float(), b)
+        loss = losses.gan_generator_loss(scores)
+        return loss, {"loss_g": loss, **logs}
 
 
 class WassersteinGP(AdversarialObjective):
@@ -133,8 +153,9 @@ class WassersteinGP(AdversarialObjective):
         return loss, {"loss_d": loss, "wasserstein": -wasserstein, "gp": penalty}
 
     def generator_loss(self, G, D, b):
-        loss = losses.wasserstein_generator_loss(D(self.seen_by_d(b.fake_images(G)), b.fake_labels).float())
-        return loss, {"loss_g": loss}
+        scores, logs = self.kept(D(self.seen_by_d(b.fake_images(G)), b.fake_labels).float(), b)
+        loss = losses.wasserstein_generator_loss(scores)
+        return loss, {"loss_g": loss, **logs}
 
 
 class AuxiliaryClassifierGAN(AdversarialObjective):
@@ -166,9 +187,10 @@ class AuxiliaryClassifierGAN(AdversarialObjective):
 
     def generator_loss(self, G, D, b):
         fake_score, fake_class = D(self.seen_by_d(b.fake_images(G)))
+        scores, logs = self.kept(fake_score.float(), b)  # top-k drops fakes from the adversarial term only
         auxiliary = losses.auxiliary_classifier_loss(fake_class, b.fake_labels)
-        loss = losses.gan_generator_loss(fake_score.float()) + self.params.aux_weight * auxiliary
-        return loss, {"loss_g": loss, "aux_g": auxiliary}
+        loss = losses.gan_generator_loss(scores) + self.params.aux_weight * auxiliary
+        return loss, {"loss_g": loss, "aux_g": auxiliary, **logs}
 
 
 class ELBO(Objective):

@@ -103,3 +103,57 @@ def test_acgan_discriminator_loss_classifies_fakes_only_when_asked(classify_fake
     auxiliary = F.cross_entropy(real_class, labels) + (F.cross_entropy(fake_class, fake_labels) if classify_fakes else 0)
     torch.testing.assert_close(loss, adversarial + 0.5 * auxiliary)
     torch.testing.assert_close(logs["aux_d"], torch.as_tensor(auxiliary, dtype=torch.float32))
+
+
+def test_top_k_keeps_the_k_highest_scores():
+    scores = torch.tensor([0.3, -2.0, 5.0, 1.0, -0.5])
+    assert sorted(losses.top_k(scores, 2).tolist()) == [1.0, 5.0]
+    assert sorted(losses.top_k(scores.reshape(5, 1), 5).tolist()) == sorted(scores.tolist())
+
+
+def _least_squares_generator(s):
+    return 0.5 * ((s - 1) ** 2).mean()
+
+
+@pytest.mark.parametrize("family, written_out", [
+    ("dcgan", lambda s: F.binary_cross_entropy_with_logits(s, torch.ones_like(s))),  # non-saturating: -log D(G(z))
+    ("wgan_gp", lambda s: -s.mean()),
+    ("lsgan", _least_squares_generator),                                             # Mao et al. 2017, eq. 2, c = 1
+    ("acgan", lambda s: F.binary_cross_entropy_with_logits(s, torch.ones_like(s))),
+])
+def test_top_k_generator_loss_is_taken_over_the_fakes_d_scores_highest_on_the_papers_schedule(family, written_out):
+    from genmodels.objectives import Batch
+    from genmodels.registry import get_family
+
+    objective_class = get_family(family).objective
+    scores = torch.randn(100, requires_grad=True)
+    class_logits, fake_labels = torch.randn(100, 10), torch.randint(0, 10, (100,))
+    D = (lambda x, y=None: (scores, class_logits)) if family == "acgan" else (lambda x, y=None: scores)
+    G = lambda z, y: torch.zeros(100, 1, 4, 4)  # noqa: E731
+    auxiliary = F.cross_entropy(class_logits, fake_labels) if family == "acgan" else 0
+    # Sinha et al. 2020: k = max(gamma^epoch, nu) of the batch, gamma = 0.99; nu = 0.5 here
+    for epoch, kept in [(0, 100), (10, 91), (40, 67), (69, 50), (500, 50)]:  # ceil(100 * max(0.99^epoch, 0.5))
+        objective = objective_class(objective_class.Params(top_k=0.5))
+        batch = Batch(real=torch.ones(100, 1, 4, 4), labels=None, z=torch.randn(100, 3), fake_labels=fake_labels,
+                      epoch=epoch)
+        scores.grad = None
+        loss, logs = objective.generator_loss(G, D, batch)
+        best = scores.detach().sort(descending=True).values[:kept]
+        torch.testing.assert_close(loss, written_out(best) + auxiliary)
+        assert logs.get("top_k", torch.tensor(1.0)).item() == pytest.approx(kept / 100)
+        loss.backward()
+        ignored = scores.detach() < best[-1]
+        assert (scores.grad[ignored] == 0).all() and (scores.grad[~ignored] != 0).all()
+
+
+def test_top_k_is_refused_outside_its_range_and_where_d_scores_fakes_above_real_images():
+    from genmodels.config import ConfigError
+    from genmodels.models.lsgan import LeastSquaresGAN
+    from genmodels.objectives import NonSaturatingGAN
+
+    for value in (0.0, 1.5):
+        with pytest.raises(ConfigError, match=f"objective.top_k must be above 0 and at most 1, got {value}"):
+            NonSaturatingGAN.Params(top_k=value)
+    with pytest.raises(ConfigError, match="objective.top_k keeps the fakes D scores highest, which needs real_target above"):
+        LeastSquaresGAN.Params(top_k=0.5, real_target=-1.0, fake_target=1.0)
+    LeastSquaresGAN.Params(real_target=-1.0, fake_target=1.0)  # without top-k the targets may be either way round

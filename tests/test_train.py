@@ -95,6 +95,19 @@ def test_resume_refuses_a_different_config(tmp_path, mnist):
         Trainer(run_config("train.max_steps=4", "train.lr_decay=0.5"), mnist, tmp_path).resume()
 
 
+def test_top_k_may_be_switched_on_when_a_run_resumes_and_its_history_says_from_when(tmp_path, mnist):
+    data = type(mnist)(mnist.images[:64], mnist.labels[:64], mnist.class_names, mnist.source, name=mnist.name)
+    Trainer(run_config("train.epochs=3"), data, tmp_path).fit()  # 2 batches of 32 an epoch
+    resumed = Trainer(run_config("train.epochs=6", "objective.top_k=0.9"), data, tmp_path)
+    assert resumed.resume()
+    resumed.fit()
+    history = json.loads((tmp_path / "checkpoint" / "history.json").read_text())["epochs"]
+    assert [e.get("top_k") for e in history[:3]] == [None, None, None]
+    # Sinha et al. 2020: k = ceil(32 max(0.99^epoch, nu)) of each batch of 32, after 3, 4 and 5 epochs
+    assert [e["top_k"] for e in history[3:]] == pytest.approx([32 / 32, 31 / 32, 31 / 32])
+    assert ckpt.load(tmp_path / "checkpoint").checkpoint["training"]["objective"]["top_k"] == 0.9
+
+
 def test_background_cli_run_stops_on_ctrl_c_and_resumes_from_its_last_checkpoint(tmp_path):
     # Started as `nohup python -m train ... &` is, with SIGINT ignored: `kill -INT` still stops it, as "interrupted"
     # (a SIGKILL crash and its resume are tests/test_runs.py's).

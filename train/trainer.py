@@ -50,6 +50,8 @@ from .state import flatten_state, load_training_state, restore_state, save_train
 # rates) they are how a diverged run continues from its last good checkpoint.
 RESUMABLE_CHANGES = ("epochs", "max_steps", "max_seconds", "device", "threads", "checkpoint_minutes", "checkpoint_every",
                      "fid_every", "fid_samples", "fid_features", "live_every", "lr", "lr_d", "keep_candidates")
+# ... and of the objective: top-k training may be switched on part-way; history.json logs the fraction each epoch kept.
+RESUMABLE_OBJECTIVE_CHANGES = ("top_k",)
 # No objective here reaches this on a healthy run (the largest, a VAE's reconstruction summed over a 64x64 RGB
 # image, starts near 1e4); beyond it the weights are blowing up, and the run would only end in NaN.
 LOSS_LIMIT = 1e6
@@ -275,7 +277,7 @@ class Trainer:
         z = world.shard(torch.randn(n, model.latent_dim, device=self.device))
         fake_labels = world.shard(torch.randint(0, model.num_classes, (n,), device=self.device)) if conditional else None
         b = Batch(real=real, labels=labels.to(self.device) if conditional else None, z=z, fake_labels=fake_labels,
-                  grad_scale=self.scaler_d.get_scale())
+                  grad_scale=self.scaler_d.get_scale(), epoch=self.progress.epoch)
         logs: dict[str, torch.Tensor] = {}
         if self.D is not None:
             with autocast(self.device, self.dtype):
@@ -422,7 +424,8 @@ class Trainer:
         differ = [(key, saved[key], now[key]) for key in ("dataset", "family") if saved[key] != now[key]]
         differ += [(f"{section}.{key}", saved[section].get(key), now[section].get(key))
                    for section in ("model", "train", "objective") for key in sorted(set(saved[section]) | set(now[section]))
-                   if saved[section].get(key) != now[section].get(key) and not (section == "train" and key in RESUMABLE_CHANGES)]
+                   if saved[section].get(key) != now[section].get(key)
+                   and key not in {"train": RESUMABLE_CHANGES, "objective": RESUMABLE_OBJECTIVE_CHANGES}.get(section, ())]
         if differ:
             said = "; ".join(f"{key} was {json.dumps(was)}, now {json.dumps(is_)}" for key, was, is_ in differ)
             raise ckpt.CheckpointError(f"the run in {self.out} was made with other settings ({said}). Resume with its "

@@ -29,6 +29,8 @@ class LeastSquaresGAN(AdversarialObjective):
             check = Checks(self, "objective")
             for name in ("fake_target", "real_target", "generator_target"):
                 check.number(name, at_least=-10, at_most=10)
+            if self.top_k < 1 and self.real_target <= self.fake_target:
+                check.fail("top_k", "keeps the fakes D scores highest, which needs real_target above fake_target")
 
     def discriminator_loss(self, G, D, b):
         fake = b.fake_images(G).detach()
@@ -38,9 +40,9 @@ class LeastSquaresGAN(AdversarialObjective):
         return loss, {"loss_d": loss}
 
     def generator_loss(self, G, D, b):
-        loss = losses.least_squares_generator_loss(D(self.seen_by_d(b.fake_images(G)), b.fake_labels).float(),
-                                                   self.params.generator_target)
-        return loss, {"loss_g": loss}
+        scores, logs = self.kept(D(self.seen_by_d(b.fake_images(G)), b.fake_labels).float(), b)
+        loss = losses.least_squares_generator_loss(scores, self.params.generator_target)
+        return loss, {"loss_g": loss, **logs}
 
 
 register(Family(
