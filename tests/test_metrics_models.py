@@ -164,6 +164,22 @@ def test_evaluate_writes_metrics_json(trained_vae, tmp_path):
     assert kept["nn_distance"]["n"] == 30 and kept["ssim"] == written["metrics"]["ssim"]
 
 
+def test_evaluate_against_a_fixed_subset_of_the_training_split_says_so(trained_vae, tmp_path, capsys):
+    import shutil
+
+    from genmodels.evaluate import main
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(trained_vae, folder)
+    assert main([str(folder), "--n", "20", "--ref", "train", "--n-real", "30", "--only", "fid,precision"]) == 0
+    metrics = json.loads((folder / "metrics.json").read_text())["metrics"]
+    for name in ("fid", "precision"):
+        assert (metrics[name]["n"], metrics[name]["n_real"], metrics[name]["ref_split"]) == (20, 30, "train")
+        assert metrics[name]["real_subset"] is True and "a fixed random 30 " in metrics[name]["protocol"]
+    assert main([str(folder), "--n-real", "1"]) == 1
+    assert "n_real must be at least 2" in capsys.readouterr().err
+
+
 def test_evaluate_only_refuses_an_unknown_metric_and_lists_the_registry(capsys):
     from genmodels.evaluate import main
     from genmodels.metrics import METRICS
