@@ -97,6 +97,10 @@ class AdversarialObjective(Objective):
         k = max(1, math.ceil(fraction * len(fake_scores)))
         return losses.top_k(fake_scores, k), {"top_k": torch.tensor(k / len(fake_scores))}
 
+    def generator_scores(self, G: nn.Module, D: nn.Module, b: Batch) -> tuple[torch.Tensor, dict]:
+        """D's scores of this batch's fakes that the generator's loss is taken over (`kept`), and what to log."""
+        return self.kept(D(self.seen_by_d(b.fake_images(G)), b.fake_labels).float(), b)
+
 
 class NonSaturatingGAN(AdversarialObjective):
     """Goodfellow et al. 2014; with labels passed to D it is the CGAN of Mirza & Osindero 2014."""
@@ -119,7 +123,7 @@ class NonSaturatingGAN(AdversarialObjective):
         return loss, {"loss_d": loss}
 
     def generator_loss(self, G, D, b):
-        scores, logs = self.kept(D(self.seen_by_d(b.fake_images(G)), b.fake_labels).float(), b)
+        scores, logs = self.generator_scores(G, D, b)
         loss = losses.gan_generator_loss(scores)
         return loss, {"loss_g": loss, **logs}
 
@@ -153,7 +157,7 @@ class WassersteinGP(AdversarialObjective):
         return loss, {"loss_d": loss, "wasserstein": -wasserstein, "gp": penalty}
 
     def generator_loss(self, G, D, b):
-        scores, logs = self.kept(D(self.seen_by_d(b.fake_images(G)), b.fake_labels).float(), b)
+        scores, logs = self.generator_scores(G, D, b)
         loss = losses.wasserstein_generator_loss(scores)
         return loss, {"loss_g": loss, **logs}
 

@@ -46,12 +46,14 @@ from .config import RunConfig
 from .live import FRAMES, LIVE, LiveLog
 from .state import flatten_state, load_training_state, restore_state, save_training_state
 
-# Settings a run may change when it is resumed: they do not change what the optimiser does, or (the learning
-# rates) they are how a diverged run continues from its last good checkpoint.
-RESUMABLE_CHANGES = ("epochs", "max_steps", "max_seconds", "device", "threads", "checkpoint_minutes", "checkpoint_every",
-                     "fid_every", "fid_samples", "fid_features", "live_every", "lr", "lr_d", "keep_candidates")
-# ... and of the objective: top-k training may be switched on part-way; history.json logs the fraction each epoch kept.
-RESUMABLE_OBJECTIVE_CHANGES = ("top_k",)
+# Settings a run may change when it is resumed, by config section. In [train] they do not change what the optimiser
+# does, or (the learning rates) they are how a diverged run continues from its last good checkpoint; in [objective],
+# top-k training may be switched on part-way, and history.json logs the fraction each epoch kept.
+RESUMABLE_CHANGES = {
+    "train": ("epochs", "max_steps", "max_seconds", "device", "threads", "checkpoint_minutes", "checkpoint_every",
+              "fid_every", "fid_samples", "fid_features", "live_every", "lr", "lr_d", "keep_candidates"),
+    "objective": ("top_k",),
+}
 # No objective here reaches this on a healthy run (the largest, a VAE's reconstruction summed over a 64x64 RGB
 # image, starts near 1e4); beyond it the weights are blowing up, and the run would only end in NaN.
 LOSS_LIMIT = 1e6
@@ -425,7 +427,7 @@ class Trainer:
         differ += [(f"{section}.{key}", saved[section].get(key), now[section].get(key))
                    for section in ("model", "train", "objective") for key in sorted(set(saved[section]) | set(now[section]))
                    if saved[section].get(key) != now[section].get(key)
-                   and key not in {"train": RESUMABLE_CHANGES, "objective": RESUMABLE_OBJECTIVE_CHANGES}.get(section, ())]
+                   and key not in RESUMABLE_CHANGES.get(section, ())]
         if differ:
             said = "; ".join(f"{key} was {json.dumps(was)}, now {json.dumps(is_)}" for key, was, is_ in differ)
             raise ckpt.CheckpointError(f"the run in {self.out} was made with other settings ({said}). Resume with its "

@@ -40,7 +40,7 @@ class LeastSquaresGAN(AdversarialObjective):
         return loss, {"loss_d": loss}
 
     def generator_loss(self, G, D, b):
-        scores, logs = self.kept(D(self.seen_by_d(b.fake_images(G)), b.fake_labels).float(), b)
+        scores, logs = self.generator_scores(G, D, b)
         loss = losses.least_squares_generator_loss(scores, self.params.generator_target)
         return loss, {"loss_g": loss, **logs}
 
