@@ -100,7 +100,7 @@ def readme_row(key: str) -> str:
 
 # The bars of the full-MNIST models (FID-10k against the official test set), from published numbers: Dai & Wipf
 # 2019 (VAE 12.6, their two-stage VAE); the MLP GAN 20; the WGAN-GP 12; 10 for the DCGAN and the LSGAN, the best GAN
-# families (Lucic et al. 2018 report 6.8 and 7.8), and for the DCGAN precision 0.5; the CGAN, the model the app's visitors meet first, 8 with 99% of its
+# families (Lucic et al. 2018 report 6.8 and 7.8), and for the DCGAN precision 0.5; the CGAN 8 with 99% of its
 # samples drawing the digit asked for; the ACGAN 99% of its samples too, and 25 for its FID (9.5, still above the 8
 # asked of it).
 MNIST_FID_BARS = {"vae": 12.6, "gan": 20.0, "dcgan": 10.0, "lsgan": 10.0, "cgan": 8.0, "wgan_gp": 12.0}
