@@ -2,6 +2,7 @@
 README reports, measured by `python -m genmodels.evaluate` under a named protocol."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from genmodels.metrics.classifier import load_classifier
 from genmodels.registry import family_names, get_family
 from genmodels.sampling import preview_grid, sample
 from pages.app.common import first_entry
+from train.config import resolve_config
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT / "weights"
@@ -51,6 +53,31 @@ def test_checkpoint_is_small_complete_and_records_how_it_was_trained(shipped):
     assert data["dataset"] == key.split("/")[0] and data["subset"] is False and data["size"] == 60_000
     epochs = json.loads((folder / ckpt.HISTORY).read_text())["epochs"]
     assert all(e["classifier_fid"] > 0 for e in epochs)  # every epoch has its curve point
+
+
+# The settings that make the model: the optimiser's, and not how long, where or how often it ran and measured.
+RECIPE_TRAIN_KEYS = ("batch_size", "lr", "lr_d", "betas", "optimizer", "lr_decay", "ema_decay")
+
+
+def test_the_config_file_trains_the_shipped_model(shipped):
+    """`python -m train DATASET FAMILY` with no --set trains what ships: the network, the objective and the optimiser
+    its config file resolves to are the shipped model's. Settings newer than a checkpoint must resolve to their
+    defaults, and a VAE's prior may have been refitted at ship time (`train.ship --prior-components`)."""
+    key, model = shipped
+    dataset, family = key.split("/")
+    recorded, training = model.checkpoint["model"], model.checkpoint["training"]
+    run = resolve_config(dataset, family, num_classes=recorded.get("num_classes"))
+    as_json = lambda settings: json.loads(json.dumps(dataclasses.asdict(settings)))  # noqa: E731 (tuples as lists)
+    resolved = as_json(run.model)
+    if "prior_refit" in training:
+        resolved["prior_components"] = training["prior_refit"]["components"]
+    assert resolved == as_json(get_family(family).make_config(recorded))  # absent keys as their defaults
+    defaults = as_json(get_family(family).objective.Params())
+    objective = {k: training["objective"].get(k, defaults[k]) for k in defaults}
+    assert as_json(run.objective) == objective
+    train = as_json(run.train)
+    assert {k: train[k] for k in RECIPE_TRAIN_KEYS} == {k: training["train"][k] for k in RECIPE_TRAIN_KEYS}
+    assert training["epochs"] <= run.train.epochs
 
 
 def assert_drawn_as_shipped(drawn: np.ndarray, preview: Path, mode: str) -> None:
