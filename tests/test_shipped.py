@@ -142,7 +142,7 @@ def recorded(key: str) -> dict:
 def test_mnist_models_meet_their_bars(family):
     metrics = recorded(f"mnist/{family}")
     assert metrics["fid"]["value"] <= MNIST_FID_BARS[family]
-    if family in MNIST_ACCURACY_BARS:
+    if "conditional_accuracy" in metrics:  # every conditional model has a bar: a new one without fails here
         assert metrics["conditional_accuracy"]["value"] >= MNIST_ACCURACY_BARS[family]
 
 
