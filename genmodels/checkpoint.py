@@ -59,10 +59,11 @@ def samples_finite(model: nn.Module) -> bool:
 
 
 def save(model: nn.Module, directory: str | Path, family: str, data: dict | None = None,
-         training: dict | None = None) -> Path:
+         training: dict | None = None, sampling: dict | None = None) -> Path:
     """Write the generator (plus encoder, for a VAE) and the config that rebuilds it, both at once (atomic_folder;
     the folder's other files are kept). Each records the content hash, so a folder whose two files come from
-    different saves (copied by hand, say) is refused."""
+    different saves (copied by hand, say) is refused. `sampling`: how its samples are drawn unless asked otherwise
+    ({"truncation": psi, "chosen": how psi was chosen}; genmodels.sampling.default_truncation)."""
     directory = Path(directory)
     state = model.state_dict()
     if bad := not_finite(state):
@@ -80,6 +81,7 @@ def save(model: nn.Module, directory: str | Path, family: str, data: dict | None
         "model": to_dict(model.config),
         "data": data,
         "training": training or {},
+        **({"sampling": sampling} if sampling else {}),
         HASH: digest,
     }
     metadata = {"format": FORMAT, "family": family, "dataset": str(data.get("dataset", "")), "sha256": digest}
@@ -127,11 +129,14 @@ KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "texts": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of strings"),
     "hash": (lambda v: isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v) is not None, "64 hex digits"),
 }
-CONFIG_FIELDS = {"family": "text", "model": "table", "data": "table", "training": "table", HASH: "hash"}
+CONFIG_FIELDS = {"family": "text", "model": "table", "data": "table", "training": "table", "sampling": "table",
+                 HASH: "hash"}
 DATA_FIELDS = {"dataset": "text", "source": "text", "subset": "flag", "class_names": "texts"}
 TRAINING_FIELDS = {"epochs": "number", "steps": "count", "images_seen": "count", "wall_seconds": "number",
                    "device": "text", "device_name": "text", "processes": "count", "precision": "text",
                    "command": "text", "best": "table", "choice": "table"}
+SAMPLING_FIELDS = {"truncation": "number", "chosen": "text"}
+MAX_TRUNCATION = 1.5  # the Sample page's slider reaches this far
 METRICS_FIELDS = {"metrics": "table", "checkpoint": "text", "computed_at": "text", "device": "text", "seconds": "number"}
 METRIC_FIELDS = {"value": "number", "protocol": "text", "n": "count", "std": "number", "seconds": "number"}
 HISTORY_FIELDS = {"best": "table or null"}
@@ -194,6 +199,10 @@ def read_config(location: str | Path) -> dict:
     check_fields(config, CONFIG_FIELDS, file, required=("family",))
     check_fields(config.get("data", {}), DATA_FIELDS, file, where="\"data\"")
     check_fields(config.get("training", {}), TRAINING_FIELDS, file, where="\"training\"")
+    sampling = check_fields(config.get("sampling", {}), SAMPLING_FIELDS, file, where="\"sampling\"")
+    truncation = sampling.get("truncation", 1.0)
+    if not 0 < truncation <= MAX_TRUNCATION:
+        raise CheckpointError(f"{file}: \"sampling\" \"truncation\" must lie in (0, {MAX_TRUNCATION}], got {truncation}")
     try:
         get_family(config["family"]).make_config(config.get("model", {}))
     except ConfigError as e:

@@ -1,6 +1,6 @@
 """Compute every metric that applies to a checkpoint and write metrics.json beside it.
 
-    python -m genmodels.evaluate CHECKPOINT [--n N] [--ref train|test] [--n-real N] [--json]
+    python -m genmodels.evaluate CHECKPOINT [--n N] [--ref train|test] [--n-real N] [--truncation PSI] [--json]
 
 FID and KID for every model; SSIM and MSE of held-out images (VAE: reconstruction, GANs: projection);
 nearest-training-image distance (memorisation); conditional accuracy for conditional models; classifier
@@ -22,14 +22,17 @@ from .checkpoint import CheckpointError
 from .config import shown_path
 from .device import pick_device
 from .metrics.suite import METRICS, Evaluation
+from .sampling import default_truncation
 
 
 def evaluate(location: str | Path, n: int = 1000, ref_split: str = "test", seed: int = 0, device: str | None = None,
              n_projection: int = 100, projection_steps: int = 200, only: list[str] | None = None,
-             write: bool = True, n_real: int | None = None) -> dict:
+             write: bool = True, n_real: int | None = None, truncation: float | None = None) -> dict:
     """The metrics.json dict of a checkpoint (written beside it unless write=False): every registered metric that
     applies to the model, or those named in `only`. `n_real`: FID, KID, precision and recall against a fixed random
-    n_real images of the split instead of all of it."""
+    n_real images of the split instead of all of it. Samples are drawn at the checkpoint's own truncation
+    (config.json "sampling"), recorded in each metric that draws them when it is not 1; `truncation` draws them at
+    another, and the result, which describes samples the app does not draw, is then not written."""
     start = time.time()
     wanted = set(only) if only else None
     if unknown := sorted((wanted or set()) - set(METRICS)):
@@ -37,8 +40,14 @@ def evaluate(location: str | Path, n: int = 1000, ref_split: str = "test", seed:
                          f"the metrics are {', '.join(METRICS)}")
     if n_real is not None and n_real < 2:
         raise ValueError(f"n_real must be at least 2 (a covariance needs two images), got {n_real}")
+    if truncation is not None and not 0 < truncation <= ckpt.MAX_TRUNCATION:
+        raise ValueError(f"truncation must lie in (0, {ckpt.MAX_TRUNCATION}], got {truncation}")
     dev = pick_device(device)
     model = ckpt.load(location, dev)
+    if truncation is not None and truncation != default_truncation(model):
+        write = False
+        model.checkpoint = {**model.checkpoint, "sampling": {"truncation": truncation}}  # what every sample follows
+    drawn_at = default_truncation(model)
     run = Evaluation(model, n, ref_split, seed, n_projection, projection_steps, wanted, bars=True, n_real=n_real)
     metrics: dict = {}
     skipped: dict = {}
@@ -50,8 +59,11 @@ def evaluate(location: str | Path, n: int = 1000, ref_split: str = "test", seed:
                 skipped[metric.needs or metric.name] = str(e)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     device_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else str(dev)
-    for value in metrics.values():
+    for name, value in metrics.items():
         value.update(computed_at=now, device=device_name)
+        if METRICS[name].draws and drawn_at != 1.0:
+            value.update(protocol=f"{value['protocol']}; samples drawn at truncation {drawn_at:g} (Brock et al. "
+                                  "2019)", truncation=drawn_at)
     if wanted is not None:
         # a partial run updates the metrics it computed and keeps the others already measured
         previous = ckpt.read_optional_json(model.checkpoint_dir, ckpt.METRICS) or {}
@@ -97,11 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: the best available)")
     parser.add_argument("--only", default=None, help=f"comma-separated metric names to compute: {', '.join(METRICS)}")
+    parser.add_argument("--truncation", type=float, default=None, metavar="PSI",
+                        help="draw the samples at truncation PSI instead of the checkpoint's own (1 = none); the "
+                             "result is printed, metrics.json is left as it is")
     parser.add_argument("--json", action="store_true", help="print metrics.json instead of a table")
     args = parser.parse_args(argv)
     try:
         result = evaluate(args.checkpoint, args.n, args.ref, args.seed, args.device, args.n_projection,
-                          args.projection_steps, args.only.split(",") if args.only else None, n_real=args.n_real)
+                          args.projection_steps, args.only.split(",") if args.only else None, n_real=args.n_real,
+                          truncation=args.truncation)
     except (CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -22,8 +22,16 @@ def eval_mode(model):
         model.train(was_training)
 
 
-def latents(model, n: int, seed: int = 0, truncation: float = 1.0) -> torch.Tensor:
-    """n seeded standard-normal latents; truncation < 1 moves them towards the mode of the prior (`model.truncate`)."""
+def default_truncation(model) -> float:
+    """The truncation a checkpoint's samples are drawn at unless one is asked for: the "truncation" of config.json's
+    "sampling" table (`train.ship --truncation`), else 1.0, none (a model built in code has no checkpoint)."""
+    return float(((getattr(model, "checkpoint", None) or {}).get("sampling") or {}).get("truncation", 1.0))
+
+
+def latents(model, n: int, seed: int = 0, truncation: float | None = None) -> torch.Tensor:
+    """n seeded standard-normal latents; truncation < 1 moves them towards the mode of the prior (`model.truncate`),
+    the truncation trick of Brock et al. 2019. None: the model's own (`default_truncation`)."""
+    truncation = default_truncation(model) if truncation is None else truncation
     z = torch.randn(n, model.latent_dim, generator=torch.Generator().manual_seed(seed))
     return (z if truncation == 1.0 else model.truncate(z, truncation)).to(next(model.parameters()).device)
 
@@ -39,7 +47,7 @@ def generate(model, z: torch.Tensor, labels=None, batch_size: int = 500) -> torc
     return torch.cat(out) if out else torch.zeros(0, *model.image_shape)
 
 
-def sample(model, n: int, seed: int = 0, labels=None, truncation: float = 1.0) -> torch.Tensor:
+def sample(model, n: int, seed: int = 0, labels=None, truncation: float | None = None) -> torch.Tensor:
     """n images from a seed; a conditional model without given labels cycles through its classes."""
     if model.num_classes and labels is None:
         labels = torch.arange(n) % model.num_classes

@@ -3,7 +3,8 @@ import random
 
 import streamlit as st
 
-from genmodels.sampling import png_bytes, sample
+from genmodels.checkpoint import MAX_TRUNCATION
+from genmodels.sampling import default_truncation, png_bytes, sample
 from pages.app.common import current, picture, require_model, run_page
 
 COUNTS = [1, 4, 8, 16, 32, 64]       # rows of 8
@@ -35,8 +36,13 @@ def body() -> None:
         st.button("New seed", icon=":material/casino:", on_click=new_seed)
         key, options, default = counts(model)
         n = st.select_slider("Number of samples", options, value=default, key=key)
-        truncation = st.slider("Truncation (temperature)", 0.0, 1.5, 1.0, 0.05, key="sample_truncation",
-                               help="Scales z: below 1 trades variety for typical-looking images, above 1 the opposite.")
+        own = default_truncation(model)
+        # One key per model: each starts at the truncation it ships with, and keeps what the user set for it.
+        truncation = st.slider("Truncation (temperature)", 0.0, MAX_TRUNCATION, own, 0.05,
+                               key=f"sample_truncation_{entry.key}",
+                               help="Scales z: below 1 trades variety for typical-looking images, above 1 the opposite."
+                                    + (f" This model ships at {own:g}: its metrics were measured there." if own != 1
+                                       else ""))
     images = sample(model, n, seed=int(seed), truncation=truncation)
     nrow = model.num_classes if model.num_classes and n >= model.num_classes else min(8, n)
     image = picture(images, nrow=nrow)

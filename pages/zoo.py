@@ -9,7 +9,7 @@ from genmodels import checkpoint as ckpt
 from genmodels.hub import dataset_title
 from genmodels.metrics import METRICS
 from genmodels.registry import get_family
-from genmodels.sampling import preview_grid
+from genmodels.sampling import default_truncation, preview_grid
 from genmodels.uploads import UploadError, decode
 from pages.app.common import USER_ERRORS, Entry, current, load, log, no_models_message, params, run_page
 
@@ -73,6 +73,9 @@ def card_body(entry: Entry, device: str, slot) -> None:
         st.markdown(data_line(entry.config.get("data", {})))
         st.markdown(f"**Parameters:** {params(model):,} · latent {model.latent_dim} · "
                     f"{'conditional on ' + str(model.num_classes) + ' classes' if model.num_classes else 'unconditional'}")
+        if (own := default_truncation(model)) != 1.0:
+            st.markdown(f"**Sampling:** at truncation {own:g} (Brock et al. 2019), its preview and metrics too; the "
+                        "Sample page's slider goes back to 1")
         if training:
             steps = training.get("steps")
             st.markdown(f"**Trained:** {training.get('epochs', 0):.3g} epochs, "

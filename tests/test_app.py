@@ -120,7 +120,7 @@ def test_sample_page_controls_change_the_grid(monkeypatch, weights_dir):  # noqa
     assert image_urls(at) != first and "seed 7" in texts(at)
     at.select_slider(key="sample_count").set_value(8).run()
     assert "8 samples" in texts(at)
-    at.slider(key="sample_truncation").set_value(0.5).run()
+    at.slider(key="sample_truncation_mnist-5k/dcgan").set_value(0.5).run()
     assert "truncation 0.50" in texts(at)
     before = image_urls(at)
     at.button[0].click().run()
@@ -134,6 +134,24 @@ def test_sample_page_controls_change_the_grid(monkeypatch, weights_dir):  # noqa
     assert counts.options == ["1", "10", "20", "30", "40", "60"] and "30 samples" in texts(at)
     counts.set_value(60).run()
     assert "60 samples" in texts(at) and not at.exception
+
+
+def test_a_model_shipped_with_a_truncation_is_sampled_there_and_says_so(monkeypatch, weights_dir, tmp_path):  # noqa: F811
+    weights = shutil.copytree(weights_dir, tmp_path / "weights")
+    config = json.loads((weights / "mnist-5k" / "dcgan" / ckpt.CONFIG).read_text())
+    (weights / "mnist-5k" / "dcgan" / ckpt.CONFIG).write_text(json.dumps({**config, "sampling": {"truncation": 0.85}}))
+    at = open_app(monkeypatch, weights)
+    assert "**Sampling:** at truncation 0.85" in texts(at), "the card says how its samples are drawn"
+    at.switch_page("../sample.py").run()
+    select_model(at, "mnist-5k/dcgan")
+    slider = at.slider(key="sample_truncation_mnist-5k/dcgan")
+    assert slider.value == 0.85 and "ships at 0.85" in slider.help and "truncation 0.85" in texts(at)
+    shown = image_urls(at)
+    slider.set_value(1.0).run()
+    assert "truncation 1.00" in texts(at) and image_urls(at) != shown
+    # a model without one starts at 1, whatever the last model's slider was left at
+    select_model(at, "mnist-5k/vae")
+    assert at.slider(key="sample_truncation_mnist-5k/vae").value == 1.0 and "truncation 1.00" in texts(at)
 
 
 def test_latent_sliders_move_the_image(monkeypatch, weights_dir):  # noqa: F811

@@ -1,6 +1,6 @@
 """Copy a finished run's checkpoint into a weights folder the app reads.
 
-    python -m train.ship RUN_DIR DEST [--final | --choose N] [--prior-components K]
+    python -m train.ship RUN_DIR DEST [--final | --choose N] [--prior-components K] [--truncation PSI]
 
 Ships RUN_DIR/best (the epoch with the lowest per-epoch FID) when the run kept one, else (or with --final)
 RUN_DIR/checkpoint, the last epoch. With --choose N it ships the epoch of lowest Inception FID, N samples against N
@@ -9,6 +9,9 @@ train.keep_candidates), best/ and the last epoch: the fast per-epoch FID (a clas
 disagree across models, and the test split is kept for the number that ships. config.json records the choice.
 With --prior-components K a VAE ships with its mixture prior fitted again, with K components, to the encoder means
 of its whole training split: the trainer refits the prior after every epoch, where a large K costs minutes an epoch.
+With --truncation PSI the model's samples are drawn at truncation PSI (Brock et al. 2019) unless a user asks for
+another: in the app, in its preview and in `genmodels.evaluate`, whose metrics record it. config.json keeps it in its
+"sampling" table, with --chosen saying how PSI was chosen.
 
 DEST gets its weights and config.json, written again by `genmodels.checkpoint.save` (the same tensors, with the
 content hash that `load` checks, also for runs saved before checkpoints had one), the run's whole history.json (every
@@ -87,7 +90,9 @@ def refit_prior(model, components: int):
 
 
 def ship(run: Path, dest: Path, final: bool = False, choose_n: int = 0, device: str | None = None,
-         prior_components: int = 0) -> Path:
+         prior_components: int = 0, truncation: float = 1.0, chosen: str = "") -> Path:
+    if not 0 < truncation <= ckpt.MAX_TRUNCATION:
+        raise CheckpointError(f"--truncation must lie in (0, {ckpt.MAX_TRUNCATION}], got {truncation}")
     choice = None
     if choose_n:
         source, choice = choose(run, choose_n, device)
@@ -105,9 +110,10 @@ def ship(run: Path, dest: Path, final: bool = False, choose_n: int = 0, device: 
     if prior_components:
         model = refit_prior(model, prior_components)
         training["prior_refit"] = {"components": prior_components, "split": "train", "seed": 0}
-    ckpt.save(model, dest, config["family"], data=config.get("data"), training=training)
+    sampling = {"truncation": truncation, **({"chosen": chosen} if chosen else {})} if truncation != 1.0 else None
+    ckpt.save(model, dest, config["family"], data=config.get("data"), training=training, sampling=sampling)
     ckpt.write_json(dest / ckpt.HISTORY, history)
-    image = preview_grid(model)
+    image = preview_grid(ckpt.load(dest))  # drawn as the app draws it, at the shipped truncation
     ckpt.atomic_write(dest / ckpt.PREVIEW, lambda tmp: image.save(tmp, format="PNG"))
     (dest / ckpt.METRICS).unlink(missing_ok=True)
     return source
@@ -124,9 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", help="device for --choose (default: the best one here)")
     ap.add_argument("--prior-components", type=int, default=0, metavar="K",
                     help="a VAE: fit its mixture prior again with K components to the whole training split")
+    ap.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
+                    help="draw the shipped model's samples at truncation PSI unless asked otherwise (default 1, none)")
+    ap.add_argument("--chosen", default="", metavar="TEXT", help="how PSI was chosen, recorded beside it")
     args = ap.parse_args(argv)
     try:
-        source = ship(args.run, args.dest, args.final, args.choose, args.device, args.prior_components)
+        source = ship(args.run, args.dest, args.final, args.choose, args.device, args.prior_components,
+                      args.truncation, args.chosen)
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

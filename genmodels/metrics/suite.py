@@ -302,6 +302,7 @@ class Metric:
     scale: float = 1.0         # shown value = value x scale (KID is read x 1000)
     needs: str = ""            # what it cannot run without, named where evaluate reports it skipped
     card: bool = False         # shown on every Model zoo card, in this registry's order
+    draws: bool = True         # computed over the model's samples, so it depends on the truncation they are drawn at
 
     @property
     def header(self) -> str:
@@ -340,10 +341,10 @@ METRICS = {m.name: m for m in (
            needs="classifier"),
     Metric("ssim", "SSIM", "higher", "{:.3f}",
            "Structural similarity between held-out real images and the model's reproduction of them (1 = identical).",
-           compute=lambda ev: ev.reproduction["ssim"], card=True),
+           compute=lambda ev: ev.reproduction["ssim"], card=True, draws=False),
     Metric("mse", "MSE", "lower", "{:.4f}",
            "Mean squared pixel error between held-out real images and the model's reproduction, pixels in [0, 1].",
-           compute=lambda ev: ev.reproduction["mse"], card=True),
+           compute=lambda ev: ev.reproduction["mse"], card=True, draws=False),
     Metric("conditional_accuracy", "Conditional accuracy", "higher", "{:.1%}",
            "Share of samples that the dataset's classifier labels as the class the model was asked for.",
            compute=lambda ev: conditional_accuracy(ev.model, ev.n, ev.seed)["conditional_accuracy"],
