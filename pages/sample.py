@@ -28,7 +28,8 @@ def body() -> None:
     sel = current()
     entry, model = require_model(sel)
     st.title(f"Sample · {entry.name}")
-    st.caption("Each image is the generator's output for one random code z drawn from N(0, I) with this seed."
+    st.caption("Each image is the generator's output for one random code z drawn from N(0, I) with this seed, at the "
+               "truncation set below."
                + (" Conditional models cycle through the classes, one per image." if model.num_classes else ""))
     left, right = st.columns([1, 2])
     with left:
