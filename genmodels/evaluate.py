@@ -44,7 +44,8 @@ def evaluate(location: str | Path, n: int = 1000, ref_split: str = "test", seed:
         raise ValueError(f"truncation must lie in (0, {ckpt.MAX_TRUNCATION}], got {truncation}")
     dev = pick_device(device)
     model = ckpt.load(location, dev)
-    if truncation is not None and truncation != default_truncation(model):
+    other = truncation is not None and truncation != default_truncation(model)
+    if other:
         write = False
         model.checkpoint = {**model.checkpoint, "sampling": {"truncation": truncation}}  # what every sample follows
     drawn_at = default_truncation(model)
@@ -64,8 +65,8 @@ def evaluate(location: str | Path, n: int = 1000, ref_split: str = "test", seed:
         if METRICS[name].draws and drawn_at != 1.0:
             value.update(protocol=f"{value['protocol']}; samples drawn at truncation {drawn_at:g} (Brock et al. "
                                   "2019)", truncation=drawn_at)
-    if wanted is not None:
-        # a partial run updates the metrics it computed and keeps the others already measured
+    if wanted is not None and not other:
+        # a partial run updates the metrics it computed and keeps the others already measured (at the same truncation)
         previous = ckpt.read_optional_json(model.checkpoint_dir, ckpt.METRICS) or {}
         metrics = {**previous.get("metrics", {}), **metrics}
     result = {

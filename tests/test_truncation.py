@@ -76,6 +76,7 @@ def test_metrics_over_samples_are_drawn_at_the_shipped_truncation_and_say_so(shi
     assert untruncated["conditional_accuracy"]["value"] == pytest.approx(
         float((load_classifier("mnist").predict(images) == labels).float().mean()))
     assert "truncation" not in untruncated["conditional_accuracy"]
+    assert set(untruncated) == {"conditional_accuracy"}, "no number measured at the shipped truncation mixed in"
     assert (shipped / ckpt.METRICS).read_bytes() == written
 
 
