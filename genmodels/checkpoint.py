@@ -137,6 +137,13 @@ TRAINING_FIELDS = {"epochs": "number", "steps": "count", "images_seen": "count",
                    "command": "text", "best": "table", "choice": "table"}
 SAMPLING_FIELDS = {"truncation": "number", "chosen": "text"}
 MAX_TRUNCATION = 1.5  # the Sample page's slider reaches this far
+
+
+def truncation_problem(value: float) -> str | None:
+    """What is wrong with `value` as a truncation, for a message that names where it came from; None when nothing."""
+    return None if 0 < value <= MAX_TRUNCATION else f"must lie in (0, {MAX_TRUNCATION}], got {value}"
+
+
 METRICS_FIELDS = {"metrics": "table", "checkpoint": "text", "computed_at": "text", "device": "text", "seconds": "number"}
 METRIC_FIELDS = {"value": "number", "protocol": "text", "n": "count", "std": "number", "seconds": "number"}
 HISTORY_FIELDS = {"best": "table or null"}
@@ -200,9 +207,8 @@ def read_config(location: str | Path) -> dict:
     check_fields(config.get("data", {}), DATA_FIELDS, file, where="\"data\"")
     check_fields(config.get("training", {}), TRAINING_FIELDS, file, where="\"training\"")
     sampling = check_fields(config.get("sampling", {}), SAMPLING_FIELDS, file, where="\"sampling\"")
-    truncation = sampling.get("truncation", 1.0)
-    if not 0 < truncation <= MAX_TRUNCATION:
-        raise CheckpointError(f"{file}: \"sampling\" \"truncation\" must lie in (0, {MAX_TRUNCATION}], got {truncation}")
+    if problem := truncation_problem(sampling.get("truncation", 1.0)):
+        raise CheckpointError(f"{file}: \"sampling\" \"truncation\" {problem}")
     try:
         get_family(config["family"]).make_config(config.get("model", {}))
     except ConfigError as e:

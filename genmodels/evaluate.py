@@ -40,8 +40,8 @@ def evaluate(location: str | Path, n: int = 1000, ref_split: str = "test", seed:
                          f"the metrics are {', '.join(METRICS)}")
     if n_real is not None and n_real < 2:
         raise ValueError(f"n_real must be at least 2 (a covariance needs two images), got {n_real}")
-    if truncation is not None and not 0 < truncation <= ckpt.MAX_TRUNCATION:
-        raise ValueError(f"truncation must lie in (0, {ckpt.MAX_TRUNCATION}], got {truncation}")
+    if truncation is not None and (problem := ckpt.truncation_problem(truncation)):
+        raise ValueError(f"truncation {problem}")
     dev = pick_device(device)
     model = ckpt.load(location, dev)
     other = truncation is not None and truncation != default_truncation(model)

@@ -12,9 +12,9 @@ import torch
 from PIL import Image
 
 from genmodels import checkpoint as ckpt
+from genmodels.metrics import METRICS
 from genmodels.metrics.classifier import load_classifier
 from genmodels.registry import family_names, get_family
-from genmodels.metrics import METRICS
 from genmodels.sampling import default_truncation, preview_grid, sample
 from pages.app.common import first_entry
 from train.config import resolve_config

@@ -91,8 +91,8 @@ def refit_prior(model, components: int):
 
 def ship(run: Path, dest: Path, final: bool = False, choose_n: int = 0, device: str | None = None,
          prior_components: int = 0, truncation: float = 1.0, chosen: str = "") -> Path:
-    if not 0 < truncation <= ckpt.MAX_TRUNCATION:
-        raise CheckpointError(f"--truncation must lie in (0, {ckpt.MAX_TRUNCATION}], got {truncation}")
+    if problem := ckpt.truncation_problem(truncation):
+        raise CheckpointError(f"--truncation {problem}")
     choice = None
     if choose_n:
         source, choice = choose(run, choose_n, device)
